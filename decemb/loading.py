@@ -1,0 +1,190 @@
+"""The one model loader: a Hub id, a local folder, a GGUF file or a built-in alias → base model + tokenizer.
+
+Only the base model is loaded (``AutoModel``: no LM head). A GGUF file is dequantized once and
+cached as safetensors under ``$DECEMB_CACHE`` (default ``~/.cache/decemb``) keyed by the file's
+sha256, so later loads are fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from decemb.models import MODEL_ALIASES
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+class ModelSourceError(ValueError):
+    """A model source that does not exist or cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    kind: str  # "alias" | "gguf" | "folder" | "hub"
+    location: str  # folder path or Hub id to hand to from_pretrained
+    gguf_file: Path | None = None
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("DECEMB_CACHE", Path.home() / ".cache" / "decemb"))
+
+
+def resolve_source(source: str | os.PathLike[str]) -> ResolvedSource:
+    """Work out what ``source`` names, without loading anything."""
+    text = os.fspath(source)
+    if text in MODEL_ALIASES:
+        return ResolvedSource("alias", text, MODEL_ALIASES.get(text)())
+    path = Path(text).expanduser()
+    if path.is_file():
+        if not _is_gguf(path):
+            raise ModelSourceError(f"{path} is a file but not a GGUF model (no 'GGUF' magic bytes)")
+        return ResolvedSource("gguf", str(path.parent), path)
+    if path.is_dir():
+        ggufs = sorted(path.glob("*.gguf"))
+        if not (path / "config.json").exists() and len(ggufs) == 1:
+            return ResolvedSource("gguf", str(path), ggufs[0])
+        if not (path / "config.json").exists():
+            raise ModelSourceError(f"{path} is a folder without config.json (nor a single .gguf file)")
+        return ResolvedSource("folder", str(path))
+    if text.endswith(".gguf") or text.startswith((".", "/", "~")) or text.count("/") > 1:
+        raise ModelSourceError(f"model source {text!r} does not exist (no such file or folder)")
+    if "/" not in text:
+        from decemb.registry import UnknownNameError
+
+        raise ModelSourceError(
+            f"model source {text!r} is neither a file, a folder, a Hub id (owner/name) nor a built-in alias. "
+            + str(UnknownNameError("model alias", text, MODEL_ALIASES.names()))
+        )
+    return ResolvedSource("hub", text)
+
+
+def _is_gguf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"GGUF"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dequantized_gguf(gguf: Path) -> Path:
+    """Folder with the GGUF's dequantized base model and tokenizer, created once (atomically)."""
+    target = cache_root() / "gguf" / sha256_file(gguf)
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    logger.info("Dequantizing %s once into %s", gguf, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        _drop_gguf_quantizer(model)
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "SOURCE").write_text(f"{gguf}\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _drop_gguf_quantizer(model: PreTrainedModel) -> None:
+    """transformers keeps a (non-serializable) GGUF quantizer on a model whose weights it already
+    unpacked to plain tensors; check that they are plain, then forget the quantizer so it saves."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return
+    packed = [name for name, module in model.named_modules() if "gguf" in type(module).__name__.lower()]
+    packed += [name for name, param in model.named_parameters() if not param.dtype.is_floating_point]
+    if packed:
+        raise ModelSourceError(f"the GGUF weights were kept packed ({packed[:3]}); cannot cache them")
+    quantizer.remove_quantization_config(model)
+
+
+def default_dtype(device: str | torch.device | None, device_map: Any) -> torch.dtype:
+    on_cuda = device_map is not None or (device is not None and torch.device(device).type == "cuda")
+    return torch.bfloat16 if on_cuda and torch.cuda.is_available() else torch.float32
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}") from None
+
+
+def load_backbone(
+    source: str | os.PathLike[str],
+    *,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    device_map: Any = None,
+    attn_implementation: str | None = None,
+    revision: str | None = None,
+    adapter: str | None = None,
+    local_files_only: bool | None = None,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load the base model (eval mode) and its tokenizer (with a pad token)."""
+    resolved = resolve_source(source)
+    location = str(dequantized_gguf(resolved.gguf_file)) if resolved.gguf_file else resolved.location
+    if local_files_only is None:
+        local_files_only = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    hub = {"revision": revision, "local_files_only": local_files_only} if resolved.kind == "hub" else {}
+    torch_dtype = parse_dtype(dtype) or default_dtype(device, device_map)
+    model_kwargs: dict[str, Any] = {"dtype": torch_dtype, **hub}
+    if attn_implementation:
+        model_kwargs["attn_implementation"] = attn_implementation
+    if device_map is not None:
+        model_kwargs["device_map"] = device_map
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **hub)
+        model = AutoModel.from_pretrained(location, **model_kwargs)
+    except OSError as error:
+        raise ModelSourceError(f"cannot load model {os.fspath(source)!r}: {error}") from error
+    if adapter:
+        model = _apply_adapter(model, adapter)
+    if device is not None and device_map is None:
+        model = model.to(device)
+    ensure_pad_token(tokenizer)
+    return model.eval(), tokenizer
+
+
+def _apply_adapter(model: PreTrainedModel, adapter: str) -> PreTrainedModel:
+    try:
+        from peft import PeftModel
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("loading an adapter needs peft: pip install 'decemb[peft]'") from error
+    try:
+        return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    except (ValueError, RuntimeError, KeyError, OSError) as error:
+        raise ModelSourceError(f"adapter {adapter!r} does not fit this base model: {error}") from error
+
+
+def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Give the tokenizer a pad token if it has none (padded positions are masked, never pooled)."""
+    if tokenizer.pad_token_id is None:
+        for candidate in (tokenizer.eos_token, tokenizer.unk_token, tokenizer.bos_token):
+            if candidate is not None:
+                tokenizer.pad_token = candidate
+                return

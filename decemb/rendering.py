@@ -1,0 +1,138 @@
+"""Turn texts into token ids plus the mask of the span to pool, truncating only the user's text.
+
+Each piece of a template is tokenized on its own (``add_special_tokens=False``) and the ids are
+concatenated, so the user's text always appears as exactly ``tokenizer(text)`` ids (or a prefix of
+them after truncation), every copy of it identical, and the template's tokens never change with the
+text. The tokenizer's own special tokens (e.g. Gemma's BOS) wrap the whole rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from transformers import PreTrainedTokenizerBase
+
+from decemb.templates import Piece, Template, TemplateError
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One model input: token ids and, per token, whether the pooling reads it."""
+
+    input_ids: list[int]
+    pool_mask: list[bool]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def special_affixes(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer adds before and after a text by itself (e.g. ``[bos]`` and ``[]``)."""
+    probe = "decemb probe"
+    plain = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    full = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return list(full[:start]), list(full[start + len(plain) :])
+    return [], []
+
+
+def _special_id(tokenizer: PreTrainedTokenizerBase, name: str) -> int:
+    token_id = getattr(tokenizer, f"{name}_token_id", None)
+    if token_id is None:
+        raise TemplateError(f"the template uses %%{name}%% but the tokenizer has no {name} token")
+    return int(token_id)
+
+
+class Renderer:
+    """Renders texts with one template, one set of variables and one length limit."""
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        template: Template,
+        variables: Mapping[str, str] | None = None,
+        max_length: int | None = None,
+        add_special_tokens: bool = True,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.template = template
+        self.variables = dict(variables or {})
+        missing = template.variables() - set(self.variables)
+        if missing:
+            raise TemplateError(f"template variable(s) without a value: {', '.join(sorted(missing))}")
+        self.max_length = max_length
+        self.prefix, self.suffix = special_affixes(tokenizer) if add_special_tokens else ([], [])
+        if max_length is not None and self.text_budget < 1:
+            raise ValueError(
+                f"max_length={max_length} leaves no room for the text: the template and special tokens "
+                f"alone take {self.fixed_length} tokens"
+            )
+
+    @cached_property
+    def segments(self) -> list[tuple[list[int], bool] | bool]:
+        """The template as fixed id chunks ``(ids, pooled)`` and text slots (their ``pooled`` flag)."""
+        segments: list[tuple[list[int], bool] | bool] = []
+        pending: list[Piece] = []
+
+        def flush() -> None:
+            if pending:
+                value = "".join(
+                    p.value if p.kind == "literal" else self.variables[p.value] for p in pending
+                )
+                ids = self.tokenizer(value, add_special_tokens=False)["input_ids"] if value else []
+                segments.append((list(ids), pending[0].pooled))
+                pending.clear()
+
+        for piece in self.template.pieces:
+            if piece.kind in ("literal", "variable"):
+                if pending and pending[0].pooled != piece.pooled:
+                    flush()
+                pending.append(piece)
+                continue
+            flush()
+            if piece.kind == "text":
+                segments.append(piece.pooled)
+            else:
+                segments.append(([_special_id(self.tokenizer, piece.value)], piece.pooled))
+        flush()
+        return segments
+
+    @cached_property
+    def fixed_length(self) -> int:
+        fixed = sum(len(s[0]) for s in self.segments if isinstance(s, tuple))
+        return len(self.prefix) + fixed + len(self.suffix)
+
+    @cached_property
+    def text_budget(self) -> int | None:
+        """How many tokens of the user's text each copy keeps (``None``: no limit)."""
+        if self.max_length is None:
+            return None
+        return (self.max_length - self.fixed_length) // self.template.text_count()
+
+    def render(self, texts: Sequence[str]) -> list[Rendered]:
+        for index, value in enumerate(texts):
+            if not isinstance(value, str):
+                raise TypeError(f"input {index} is a {type(value).__name__}, expected a str")
+        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+        budget = self.text_budget
+        rendered = []
+        for index, text_ids in enumerate(encoded):
+            text_ids = list(text_ids[:budget]) if budget is not None else list(text_ids)
+            ids = list(self.prefix)
+            mask = [False] * len(self.prefix)
+            for segment in self.segments:
+                chunk, pooled = (text_ids, segment) if isinstance(segment, bool) else segment
+                ids.extend(chunk)
+                mask.extend([pooled] * len(chunk))
+            ids.extend(self.suffix)
+            mask.extend([False] * len(self.suffix))
+            if not any(mask):
+                raise ValueError(
+                    f"input {index} ({texts[index][:40]!r}) has no tokens to pool: the text tokenizes "
+                    "to nothing and the strategy pools over the text only"
+                )
+            rendered.append(Rendered(ids, mask))
+        return rendered

@@ -1,0 +1,8 @@
+"""sentence-transformers modules: every decemb strategy is a real SentenceTransformer."""
+
+from __future__ import annotations
+
+from decemb.st.embedder import DecembEmbedder
+from decemb.st.pooling import DecembPooling
+
+__all__ = ["DecembEmbedder", "DecembPooling"]

@@ -1,0 +1,197 @@
+"""Every strategy × every tiny architecture: batch invariance, an independent recomputation, truncation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import ARCHITECTURES, tiny_backbone
+
+import decemb
+from decemb.strategies.prompteol import PREFIX, SUFFIX
+
+INSTRUCTION = "Retrieve semantically similar text."
+# (strategy, options) pairs covering every strategy and every pooling variant.
+CASES = [
+    ("mean", {}),
+    ("last", {}),
+    ("sgpt", {}),
+    ("echo", {"pooling": "mean"}),
+    ("echo", {"pooling": "last"}),
+    ("prompteol", {}),
+    ("prompteol", {"demonstrations": [{"sentence": "A jockey riding a horse.", "word": "Equestrian"}]}),
+    ("eos", {}),
+    ("eos", {"style": "cpt-text"}),
+    ("instruct", {"instruction": INSTRUCTION}),
+    ("llm2vec", {"pooling": "mean", "instruction": "Find similar text:"}),
+    ("llm2vec", {"pooling": "weighted_mean"}),
+    ("llm2vec", {"pooling": "eos"}),
+]
+CASE_IDS = [f"{name}-{'-'.join(str(v)[:12] for v in opts.values()) or 'default'}" for name, opts in CASES]
+TARGET = "A man is playing a guitar."
+OTHERS = ["Hi", "Dogs run in the park while children play football, and the cat sat on the mat."]
+
+
+def st_model(arch: str, name: str, options: dict, **kwargs):
+    model, tokenizer = tiny_backbone(arch)
+    return decemb.from_backbone(model, tokenizer, name, **options, **kwargs)
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+@pytest.mark.parametrize(("name", "options"), CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_alone_equals_in_batch(arch, name, options, padding_side):
+    model = st_model(arch, name, options, padding_side=padding_side)
+    for encode in (model.encode_query, model.encode_document):
+        alone = encode([TARGET])[0]
+        batch = encode([OTHERS[0], TARGET, OTHERS[1]], batch_size=8)
+        assert np.isfinite(batch).all()
+        np.testing.assert_allclose(batch[1], alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_padding_side_does_not_change_vectors(arch):
+    for name, options in CASES:
+        left = st_model(arch, name, options, padding_side="left").encode([TARGET, *OTHERS])
+        right = st_model(arch, name, options, padding_side="right").encode([TARGET, *OTHERS])
+        np.testing.assert_allclose(left, right, atol=1e-5, rtol=0, err_msg=f"{name} {options}")
+
+
+# --- an independent computation: ids assembled by hand, one plain forward, pooling by hand ---------------
+
+def _plain(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _expected_input(arch: str, name: str, options: dict, kind: str) -> tuple[list[int], list[int]]:
+    """(ids, positions to pool) written out from each paper's recipe, not from decemb's renderer."""
+    _, tok = tiny_backbone(arch)
+    bos = [tok.bos_token_id] if arch in ("llama", "gemma3_text") else []
+    text = _plain(tok, TARGET)
+    if name in ("mean", "last", "sgpt"):
+        ids = bos + text
+        return ids, list(range(len(bos), len(ids)))
+    if name == "echo":
+        ids = bos + _plain(tok, "Rewrite the following sentence: ") + text
+        ids += _plain(tok, "\nThe rewritten sentence: ") + text
+        return ids, list(range(len(ids) - len(text), len(ids)))
+    if name == "prompteol":
+        demos = "".join(
+            f'{PREFIX}{d["sentence"]}" means in one word:"{d["word"]}".\n' for d in options.get("demonstrations", [])
+        )
+        ids = bos + (_plain(tok, demos + PREFIX) if demos else _plain(tok, PREFIX)) + text + _plain(tok, SUFFIX)
+        return ids, [len(ids) - 1]
+    if name == "eos":
+        opening, closing = ("[", "]") if options.get("style") == "cpt-text" and kind == "query" else ("", "")
+        if options.get("style") == "cpt-text" and kind == "document":
+            opening, closing = "{", "}"
+        ids = bos + (_plain(tok, opening) if opening else []) + text
+        ids += (_plain(tok, closing) if closing else []) + [tok.eos_token_id]
+        return ids, [len(ids) - 1]
+    if name == "instruct":
+        head = _plain(tok, f"Instruct: {options['instruction']}\nQuery: ") if kind == "query" else []
+        ids = bos + head + text + [tok.eos_token_id]
+        return ids, [len(ids) - 1]
+    if name == "llm2vec":
+        instruction = options.get("instruction", "") if kind == "query" else ""
+        head = _plain(tok, instruction + " ") if instruction else []
+        ids = bos + head + text
+        if options["pooling"] == "eos":
+            return [*ids, tok.eos_token_id], [len(ids)]
+        return ids, list(range(len(bos) + len(head), len(ids)))
+    raise AssertionError(name)
+
+
+def _plain_forward(arch: str, ids: list[int], bidirectional: bool) -> torch.Tensor:
+    model, _ = tiny_backbone(arch)
+    input_ids = torch.tensor([ids])
+    kwargs = {}
+    if bidirectional:  # an all-visible additive mask, written by hand (windows are longer than the input)
+        full = torch.zeros((1, 1, len(ids), len(ids)))
+        kwargs["attention_mask"] = {"full_attention": full, "sliding_attention": full} if arch in (
+            "qwen2", "gemma3_text") else full
+    with torch.inference_mode():
+        return model(input_ids=input_ids, **kwargs).last_hidden_state[0]
+
+
+@pytest.mark.parametrize("kind", ["query", "document"])
+@pytest.mark.parametrize(("name", "options"), CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_matches_independent_computation(arch, name, options, kind):
+    model = st_model(arch, name, options)
+    got = (model.encode_query if kind == "query" else model.encode_document)([TARGET])[0]
+    ids, positions = _expected_input(arch, name, options, kind)
+    hidden = _plain_forward(arch, ids, bidirectional=name == "llm2vec")[positions].double()
+    pooling = options.get("pooling", "mean") if name in ("echo", "llm2vec") else name
+    if name == "sgpt" or pooling == "weighted_mean":
+        weights = torch.arange(1, len(positions) + 1, dtype=torch.double)
+        expected = (hidden * (weights / weights.sum())[:, None]).sum(0)
+    elif name == "mean" or pooling == "mean":
+        expected = hidden.mean(0)
+    else:
+        expected = hidden[-1]
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-5, rtol=0)
+
+
+# --- truncation: the text is cut, never the template ---------------------------------------------------
+
+LONG = " ".join(["Dogs run in the park while children play football."] * 20)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+@pytest.mark.parametrize(("name", "options"), CASES, ids=CASE_IDS)
+def test_truncation_keeps_template(arch, name, options):
+    _, tok = tiny_backbone(arch)
+    # Room for the short text in full (plus a little), far too little for the long one.
+    limit = max(len(_expected_input(arch, name, options, kind)[0]) for kind in ("query", "document")) + 3
+    model = st_model(arch, name, options, max_length=limit)
+    for kind in ("query", "document"):
+        features = model[0].preprocess([LONG, TARGET], task=kind)
+        full_ids, positions = _expected_input(arch, name, options, kind)
+        for row in range(2):
+            n = int(features["attention_mask"][row].sum())
+            ids = features["input_ids"][row, :n].tolist()
+            assert n <= limit
+            if row == 1:  # a short text is not touched at all
+                assert ids == full_ids
+                pooled = features["pool_mask"][row, :n].nonzero().flatten().tolist()
+                # "last" poolings read only the final pooled position; the others read them all.
+                assert pooled[-1] == positions[-1]
+                if model[1].pooling != "last":
+                    assert pooled == positions
+                continue
+            if name in ("prompteol", "eos", "instruct") or options.get("pooling") == "eos":
+                text_ids = _plain(tok, TARGET)
+                starts = [i for i in range(len(full_ids)) if full_ids[i : i + len(text_ids)] == text_ids]
+                tail = full_ids[starts[-1] + len(text_ids) :]
+                assert tail and ids[-len(tail) :] == tail, "the template's suffix / EOS must stay last"
+                kept = ids[starts[-1] : n - len(tail)]
+                assert kept == _plain(tok, LONG)[: len(kept)] and len(kept) > 0, "the text is cut at its end"
+                assert ids[: starts[-1]] == full_ids[: starts[-1]], "the template's head is untouched"
+            if name == "echo":
+                bos = 1 if arch == "llama" else 0
+                head = bos + len(_plain(tok, "Rewrite the following sentence: "))
+                pooled = features["pool_mask"][row, :n].nonzero().flatten().tolist()
+                second = [ids[i] for i in pooled]
+                fixed = len(full_ids) - 2 * len(_plain(tok, TARGET))
+                assert len(second) == (limit - fixed) // 2
+                assert ids[head : head + len(second)] == second, "both echo copies must be identical"
+                assert second == _plain(tok, LONG)[: len(second)]
+                assert pooled[-1] == n - 1
+
+
+def test_template_longer_than_max_length_is_an_error():
+    with pytest.raises(ValueError, match="max_length=5 leaves no room"):
+        st_model("llama", "prompteol", {}, max_length=5)
+
+
+@pytest.mark.parametrize("name", ["echo", "prompteol", "eos", "instruct", "mean"])
+def test_template_syntax_in_text_is_plain_text(name):
+    model = st_model("llama", name, {})
+    _, tok = tiny_backbone("llama")
+    for tricky in ["{text}", "{!x} {y}", "%%text%%", "%%eos%% }}{{", "{"]:
+        features = model[0].preprocess([tricky])
+        ids = features["input_ids"][0].tolist()
+        text_ids = _plain(tok, tricky)
+        assert any(ids[i : i + len(text_ids)] == text_ids for i in range(len(ids))), tricky
+        assert tok.eos_token_id not in text_ids
