@@ -42,8 +42,13 @@ def describe_strategies() -> list[dict[str, Any]]:
         cls = STRATEGIES.get(name)
         options = {key: field.default for key, field in cls.model_fields.items()}
         records.append(
-            {"name": name, "summary": cls.summary, "reference": cls.reference, "attention": cls.attention,
-             "options": options}
+            {
+                "name": name,
+                "summary": cls.summary,
+                "reference": cls.reference,
+                "attention": cls.attention,
+                "options": options,
+            }
         )
     return records
 
@@ -65,7 +70,12 @@ def from_backbone(
     if isinstance(strategy, Strategy) and strategy_options:
         raise ValueError("pass options either in the Strategy object or as keywords, not both")
     embedder = DecembEmbedder(
-        model, tokenizer, spec, max_length=max_length, layer=layer, padding_side=padding_side,
+        model,
+        tokenizer,
+        spec,
+        max_length=max_length,
+        layer=layer,
+        padding_side=padding_side,
         add_special_tokens=add_special_tokens,
     )
     modules: list[torch.nn.Module] = [embedder, DecembPooling(spec.pooling_name, embedder.get_embedding_dimension())]
@@ -101,19 +111,35 @@ def load(
     default strategy for any other source is ``mean``).
     """
     if strategy is None and not strategy_options and is_saved_model(source):
-        model_kwargs = {"dtype": parse_dtype(dtype), "attn_implementation": attn_implementation,
-                        "device_map": device_map}
+        model_kwargs = {
+            "dtype": parse_dtype(dtype),
+            "attn_implementation": attn_implementation,
+            "device_map": device_map,
+        }
         return SentenceTransformer(
-            os.fspath(source), device=None if device is None else str(device), trust_remote_code=True,
+            os.fspath(source),
+            device=None if device is None else str(device),
+            trust_remote_code=True,
             model_kwargs={key: value for key, value in model_kwargs.items() if value is not None},
         )
     strategy = "mean" if strategy is None else strategy
     spec = strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **strategy_options)
     model, tokenizer = load_backbone(
-        source, dtype=dtype, device=device, device_map=device_map, attn_implementation=attn_implementation,
-        revision=revision, adapter=adapter,
+        source,
+        dtype=dtype,
+        device=device,
+        device_map=device_map,
+        attn_implementation=attn_implementation,
+        revision=revision,
+        adapter=adapter,
     )
     return from_backbone(
-        model, tokenizer, spec, max_length=max_length, layer=layer, padding_side=padding_side,
-        add_special_tokens=add_special_tokens, normalize=normalize,
+        model,
+        tokenizer,
+        spec,
+        max_length=max_length,
+        layer=layer,
+        padding_side=padding_side,
+        add_special_tokens=add_special_tokens,
+        normalize=normalize,
     )

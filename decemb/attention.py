@@ -30,9 +30,7 @@ def _embeds_stub(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tens
 
 def _full(model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype) -> Any:
     embeds = _embeds_stub(attention_mask, dtype)
-    return create_bidirectional_mask(
-        model.config, embeds, attention_mask, allow_is_bidirectional_skip=False
-    )
+    return create_bidirectional_mask(model.config, embeds, attention_mask, allow_is_bidirectional_skip=False)
 
 
 def _sliding(model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype) -> Any:

@@ -79,9 +79,7 @@ class Renderer:
 
         def flush() -> None:
             if pending:
-                value = "".join(
-                    p.value if p.kind == "literal" else self.variables[p.value] for p in pending
-                )
+                value = "".join(p.value if p.kind == "literal" else self.variables[p.value] for p in pending)
                 ids = self.tokenizer(value, add_special_tokens=False)["input_ids"] if value else []
                 segments.append((list(ids), pending[0].pooled))
                 pending.clear()

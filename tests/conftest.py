@@ -22,10 +22,16 @@ ARCHITECTURES = ["llama", "mistral", "qwen2", "gemma3_text", "gpt2"]
 DATA_ROOT = Path(os.environ.get("DECEMB_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 CORPUS = [
-    "A man is playing a guitar.", "A woman is slicing an onion.", "The cat sat on the mat.",
-    "Retrieve semantically similar text.", "This sentence : means in one word:", "Rewrite the following sentence",
-    "The rewritten sentence", "Instruct: Query: what is rlhf? RLHF is reinforcement learning from human feedback.",
-    "Dogs run in the park while children play football.", "{braces} %%text%% [brackets] 'quotes' \"double\"",
+    "A man is playing a guitar.",
+    "A woman is slicing an onion.",
+    "The cat sat on the mat.",
+    "Retrieve semantically similar text.",
+    "This sentence : means in one word:",
+    "Rewrite the following sentence",
+    "The rewritten sentence",
+    "Instruct: Query: what is rlhf? RLHF is reinforcement learning from human feedback.",
+    "Dogs run in the park while children play football.",
+    "{braces} %%text%% [brackets] 'quotes' \"double\"",
     "0123456789 , . ; : ! ? - _ ( ) / \\ \n \t",
 ]
 
@@ -48,18 +54,31 @@ def build_tokenizer(add_bos: bool) -> PreTrainedTokenizerFast:
 
 def tiny_config(arch: str, vocab_size: int):
     common = {"vocab_size": vocab_size, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
-    decoder = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-               "num_key_value_heads": 2, "max_position_embeddings": 256, **common}
+    decoder = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+        **common,
+    }
     if arch == "llama":
         return LlamaConfig(**decoder)
     if arch == "mistral":
         return MistralConfig(**decoder, sliding_window=64)
     if arch == "qwen2":
-        return Qwen2Config(**decoder, use_sliding_window=True, sliding_window=64, max_window_layers=1,
-                           layer_types=["full_attention", "sliding_attention"])
+        return Qwen2Config(
+            **decoder,
+            use_sliding_window=True,
+            sliding_window=64,
+            max_window_layers=1,
+            layer_types=["full_attention", "sliding_attention"],
+        )
     if arch == "gemma3_text":
-        return Gemma3TextConfig(**decoder, head_dim=8, sliding_window=64,
-                                layer_types=["sliding_attention", "full_attention"])
+        return Gemma3TextConfig(
+            **decoder, head_dim=8, sliding_window=64, layer_types=["sliding_attention", "full_attention"]
+        )
     if arch == "gpt2":
         return GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=256, **common)
     raise ValueError(arch)

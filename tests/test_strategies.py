@@ -59,6 +59,7 @@ def test_padding_side_does_not_change_vectors(arch):
 
 # --- an independent computation: ids assembled by hand, one plain forward, pooling by hand ---------------
 
+
 def _plain(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
@@ -108,8 +109,9 @@ def _plain_forward(arch: str, ids: list[int], bidirectional: bool) -> torch.Tens
     kwargs = {}
     if bidirectional:  # an all-visible additive mask, written by hand (windows are longer than the input)
         full = torch.zeros((1, 1, len(ids), len(ids)))
-        kwargs["attention_mask"] = {"full_attention": full, "sliding_attention": full} if arch in (
-            "qwen2", "gemma3_text") else full
+        kwargs["attention_mask"] = (
+            {"full_attention": full, "sliding_attention": full} if arch in ("qwen2", "gemma3_text") else full
+        )
     with torch.inference_mode():
         return model(input_ids=input_ids, **kwargs).last_hidden_state[0]
 

@@ -452,9 +452,7 @@ def test_bad_score_value_is_reported_with_line(tmp_path: Path) -> None:
         load_task({**config, "columns": {"text1": 0, "text2": 1, "score": 2}}, tmp_path)
     write(tmp_path / "s.tsv", "a\tb\t1.0\nc\td\t7\n")
     with pytest.raises(TaskDataError, match="outside score_range"):
-        load_task(
-            {**config, "columns": {"text1": 0, "text2": 1, "score": 2}, "score_range": [0, 5]}, tmp_path
-        )
+        load_task({**config, "columns": {"text1": 0, "text2": 1, "score": 2}, "score_range": [0, 5]}, tmp_path)
 
 
 def test_score_validates_keys_rows_and_values(tmp_path: Path) -> None:
@@ -486,14 +484,10 @@ def test_sts_score_rejects_mismatched_dimensions() -> None:
         task.score({"text1": np.ones((5, 3)), "text2": np.ones((4, 3))})
 
 
-def test_load_task_accepts_config_objects_and_default_root(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_load_task_accepts_config_objects_and_default_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     write(tmp_path / "p.tsv", "a\tb\t1\nc\td\t2\ne\tf\t3\n")
     monkeypatch.setenv("DECEMB_DATA", str(tmp_path))
     assert default_data_root() == tmp_path
-    config = STSTaskConfig(
-        name="toy", path="p.tsv", format="tsv", columns={"text1": 0, "text2": 1, "score": 2}
-    )
+    config = STSTaskConfig(name="toy", path="p.tsv", format="tsv", columns={"text1": 0, "text2": 1, "score": 2})
     task = load_task(config)  # data root from $DECEMB_DATA
     assert task.name == "toy" and task.text1 == ["a", "c", "e"] and task.gold == [1.0, 2.0, 3.0]

@@ -37,8 +37,8 @@ class DecembEmbedder(InputModule):
         add_special_tokens: bool = True,
     ) -> None:
         super().__init__()
-        self.strategy_spec = strategy if isinstance(strategy, Strategy) else build_strategy(
-            strategy, **(strategy_options or {})
+        self.strategy_spec = (
+            strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **(strategy_options or {}))
         )
         self.auto_model = model
         self.tokenizer = tokenizer
@@ -103,9 +103,7 @@ class DecembEmbedder(InputModule):
         instruction = None
         if prompt:
             if not self.strategy_spec.takes_instruction:
-                raise ValueError(
-                    f"strategy {self.strategy!r} takes no prompt/instruction (got prompt {prompt[:40]!r})"
-                )
+                raise ValueError(f"strategy {self.strategy!r} takes no prompt/instruction (got prompt {prompt[:40]!r})")
             instruction = prompt
         texts = list(inputs)
         for index, value in enumerate(texts):

@@ -37,9 +37,7 @@ class InstructStrategy(Strategy):
     def template_for(self, kind: Kind) -> Template:
         if kind == "document":
             return Template.of(text(), special("eos"))
-        return Template.of(
-            literal("Instruct: "), variable("instruction"), literal("\nQuery: "), text(), special("eos")
-        )
+        return Template.of(literal("Instruct: "), variable("instruction"), literal("\nQuery: "), text(), special("eos"))
 
     def variables(self, kind: Kind, instruction: str | None = None) -> dict[str, str]:
         return {"instruction": self.resolved_instruction(instruction)} if kind == "query" else {}

@@ -12,7 +12,9 @@ from decemb.templates import Template, special, text, variable
 class LLM2VecStrategy(Strategy):
     name = "llm2vec"
     summary = "Bidirectional attention; mean / weighted-mean / EOS pooling over the text, never the instruction."
-    reference = "BehnamGhader et al. 2024, LLM2Vec: Large Language Models Are Secretly Powerful Text Encoders, arXiv:2404.05961"
+    reference = (
+        "BehnamGhader et al. 2024, LLM2Vec: Large Language Models Are Secretly Powerful Text Encoders, arXiv:2404.05961"
+    )
     attention = "bidirectional"
     takes_instruction = True
 

@@ -61,9 +61,7 @@ def read_table(path: Path, fmt: str, header: bool, *, task: str) -> Table:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise TaskDataError(
-                        f"task {task!r}: {path}: line {number} is not valid JSON ({exc})"
-                    ) from exc
+                    raise TaskDataError(f"task {task!r}: {path}: line {number} is not valid JSON ({exc})") from exc
                 if not isinstance(record, dict):
                     raise TaskDataError(f"task {task!r}: {path}: line {number} is not a JSON object")
                 rows.append(record)
@@ -103,9 +101,7 @@ def column(table: Table, ref: str | int, *, task: str, key: str) -> list[str]:
         return out
     if isinstance(ref, str):
         if table.header is None or ref not in table.header:
-            raise TaskDataError(
-                f"{where}: column {ref!r} not found in {table.path}; available columns: {table.header}"
-            )
+            raise TaskDataError(f"{where}: column {ref!r} not found in {table.path}; available columns: {table.header}")
         index = table.header.index(ref)
     else:
         index = ref
@@ -126,9 +122,7 @@ def column(table: Table, ref: str | int, *, task: str, key: str) -> list[str]:
     return values
 
 
-def joined_column(
-    table: Table, refs: str | int | Sequence[str | int], sep: str, *, task: str, key: str
-) -> list[str]:
+def joined_column(table: Table, refs: str | int | Sequence[str | int], sep: str, *, task: str, key: str) -> list[str]:
     """One column, or several joined with ``sep`` (blank parts left out)."""
     if isinstance(refs, str | int):
         return column(table, refs, task=task, key=key)

@@ -25,9 +25,7 @@ def sample_indices(keys: Sequence[Any], limit: int | None, seed: int) -> list[in
     return sorted(canonical[i] for i in order[:limit])
 
 
-def stratified_indices(
-    keys: Sequence[Any], labels: Sequence[Hashable], limit: int | None, seed: int
-) -> list[int]:
+def stratified_indices(keys: Sequence[Any], labels: Sequence[Hashable], limit: int | None, seed: int) -> list[int]:
     """``limit`` row indices with label proportions kept (systematic sampling per class).
 
     Each class's rows are shuffled; row ``j`` of a class of size ``m`` gets the rank ``(j + u) / m``

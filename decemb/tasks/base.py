@@ -69,13 +69,9 @@ def check_embeddings(
     missing = sorted(set(requests) - set(embeddings))
     extra = sorted(set(embeddings) - set(requests))
     if missing:
-        raise ValueError(
-            f"task {task_name!r}: embeddings missing for key(s) {missing}; expected {sorted(requests)}"
-        )
+        raise ValueError(f"task {task_name!r}: embeddings missing for key(s) {missing}; expected {sorted(requests)}")
     if extra:
-        raise ValueError(
-            f"task {task_name!r}: unexpected embedding key(s) {extra}; expected {sorted(requests)}"
-        )
+        raise ValueError(f"task {task_name!r}: unexpected embedding key(s) {extra}; expected {sorted(requests)}")
     out: dict[str, np.ndarray] = {}
     for key, request in requests.items():
         value = embeddings[key]

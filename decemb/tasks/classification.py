@@ -49,9 +49,7 @@ class ClassificationTask:
         from sklearn.preprocessing import StandardScaler
 
         arrays = check_embeddings(self.name, self.requests(), embeddings)
-        model = make_pipeline(
-            StandardScaler(), LogisticRegression(max_iter=self.max_iter, random_state=self.seed)
-        )
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=self.max_iter, random_state=self.seed))
         model.fit(arrays["train"], self.train_labels)
         predicted = model.predict(arrays["test"])
         return {
@@ -92,9 +90,7 @@ def load_classification(config: ClassificationTaskConfig, data_root: Path) -> Cl
     train_path, test_path = _split_files(config, data_root)
 
     def read(path: Path) -> tuple[list[str], list[str], int]:
-        return read_labelled(
-            path, config.format, header, config.text, config.label, config.text_separator, task=task
-        )
+        return read_labelled(path, config.format, header, config.text, config.label, config.text_separator, task=task)
 
     x_train, y_train, skipped = read(train_path)
     if test_path is None:
@@ -116,9 +112,7 @@ def load_classification(config: ClassificationTaskConfig, data_root: Path) -> Cl
     x_train, y_train = cap(x_train, y_train)
     x_test, y_test = cap(x_test, y_test)
     if len(set(y_train)) < 2:
-        raise TaskDataError(
-            f"task {task!r}: train data {train_path} needs at least 2 classes, found {set(y_train)}"
-        )
+        raise TaskDataError(f"task {task!r}: train data {train_path} needs at least 2 classes, found {set(y_train)}")
     if not x_test:
         raise TaskDataError(f"task {task!r}: no test rows (from {test_path or train_path})")
     return ClassificationTask(

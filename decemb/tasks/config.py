@@ -166,9 +166,7 @@ class RetrievalTaskConfig(_TaskBase):
     @classmethod
     def _jsonl_only(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None and info.data.get("format") == "beir":
-            raise ValueError(
-                f"{info.field_name} applies only to format 'jsonl'; 'beir' uses the fixed layout"
-            )
+            raise ValueError(f"{info.field_name} applies only to format 'jsonl'; 'beir' uses the fixed layout")
         return value
 
     def corpus_file(self) -> str:

@@ -60,9 +60,7 @@ class RetrievalTask:
             torch.from_numpy(arrays["corpus"].astype(np.float32)),
             top_k=TOP_K,
         )
-        results = [
-            [{"corpus_id": self.doc_ids[h["corpus_id"]], "score": h["score"]} for h in row] for row in hits
-        ]
+        results = [[{"corpus_id": self.doc_ids[h["corpus_id"]], "score": h["score"]} for h in row] for row in hits]
         evaluator = InformationRetrievalEvaluator(
             queries=dict(zip(self.query_ids, self.queries, strict=True)),
             corpus=dict(zip(self.doc_ids, self.docs, strict=True)),
@@ -94,9 +92,7 @@ def _unique(ids: list[str], table: Table, what: str, task: str) -> None:
     seen: set[str] = set()
     for value, line in zip(ids, table.lines, strict=True):
         if value in seen:
-            raise TaskDataError(
-                f"task {task!r}: duplicate {what} id {value!r} on line {line} of {table.path}"
-            )
+            raise TaskDataError(f"task {task!r}: duplicate {what} id {value!r} on line {line} of {table.path}")
         seen.add(value)
 
 
@@ -164,9 +160,7 @@ def load_retrieval(config: RetrievalTaskConfig, data_root: Path) -> RetrievalTas
     else:
         needed = set().union(*kept_relevant.values())
         others = [d for d in all_docs if d not in needed]
-        extra = {
-            others[i] for i in sample_indices(others, max(config.corpus_limit - len(needed), 0), config.seed)
-        }
+        extra = {others[i] for i in sample_indices(others, max(config.corpus_limit - len(needed), 0), config.seed)}
         kept_docs = [d for d in all_docs if d in needed or d in extra]
     skipped = {
         "documents": len(doc_ids) - len(docs),

@@ -94,8 +94,7 @@ def load_sts(config: STSTaskConfig, data_root: Path) -> STSTask:
             raise TaskDataError(f"task {task!r}: score {s!r} on line {line} of {path} is not finite")
         if score_range and not score_range[0] <= value <= score_range[1]:
             raise TaskDataError(
-                f"task {task!r}: score {value} on line {line} of {path} is outside "
-                f"score_range {list(score_range)}"
+                f"task {task!r}: score {value} on line {line} of {path} is outside score_range {list(score_range)}"
             )
         rows.append((a, b, value))
     if skipped:
