@@ -38,7 +38,9 @@ _TABLE = {
     "toxic-conversations": "Classify the given comments as either toxic or not toxic",
     "tweet-sentiment": "Classify the sentiment of a given tweet as either positive, negative, or neutral",
     # clustering
-    "arxiv-clustering-p2p": "Identify the main and secondary category of Arxiv papers based on the titles and abstracts",
+    "arxiv-clustering-p2p": (
+        "Identify the main and secondary category of Arxiv papers based on the titles and abstracts"
+    ),
     "reddit-clustering": "Identify the topic or theme of Reddit posts based on the titles",
     "stackexchange-clustering": "Identify the topic or theme of StackExchange posts based on the titles",
     "twentynewsgroups": "Identify the topic or theme of the given news articles",
