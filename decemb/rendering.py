@@ -8,7 +8,7 @@ text. The tokenizer's own special tokens (e.g. Gemma's BOS) wrap the whole rende
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -56,8 +56,10 @@ class Renderer:
         variables: Mapping[str, str] | None = None,
         max_length: int | None = None,
         add_special_tokens: bool = True,
+        preprocess: Callable[[str], str] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        self.preprocess = preprocess
         self.template = template
         self.variables = dict(variables or {})
         missing = template.variables() - set(self.variables)
@@ -114,6 +116,8 @@ class Renderer:
         for index, value in enumerate(texts):
             if not isinstance(value, str):
                 raise TypeError(f"input {index} is a {type(value).__name__}, expected a str")
+        if self.preprocess is not None:
+            texts = [self.preprocess(value) for value in texts]
         encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
         budget = self.text_budget
         rendered = []

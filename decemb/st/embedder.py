@@ -87,12 +87,8 @@ class DecembEmbedder(InputModule):
     def renderer(self, kind: Kind, instruction: str | None = None) -> Renderer:
         key = (kind, instruction)
         if key not in self._renderers:
-            self._renderers[key] = Renderer(
-                self.tokenizer,
-                self.strategy_spec.template_for(kind),
-                self.strategy_spec.variables(kind, instruction),
-                max_length=self.max_length,
-                add_special_tokens=self.add_special_tokens,
+            self._renderers[key] = self.strategy_spec.renderer(
+                self.tokenizer, kind, instruction, max_length=self.max_length, add_special_tokens=self.add_special_tokens
             )
         return self._renderers[key]
 
@@ -105,12 +101,7 @@ class DecembEmbedder(InputModule):
             if not self.strategy_spec.takes_instruction:
                 raise ValueError(f"strategy {self.strategy!r} takes no prompt/instruction (got prompt {prompt[:40]!r})")
             instruction = prompt
-        texts = list(inputs)
-        for index, value in enumerate(texts):
-            if not isinstance(value, str):
-                raise TypeError(f"input {index} is a {type(value).__name__}, expected a str")
-        texts = [self.strategy_spec.preprocess(value) for value in texts]
-        rendered = self.renderer(kind, instruction).render(texts)
+        rendered = self.renderer(kind, instruction).render(list(inputs))
         return collate(rendered, self.pad_token_id, self.padding_side)
 
     # -- forward -------------------------------------------------------------------------------

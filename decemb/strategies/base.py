@@ -6,8 +6,10 @@ import difflib
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from transformers import PreTrainedTokenizerBase
 
 from decemb.registry import Registry
+from decemb.rendering import Renderer
 from decemb.templates import Template
 
 Kind = Literal["query", "document"]
@@ -43,6 +45,25 @@ class Strategy(BaseModel):
 
     def options(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def renderer(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        kind: Kind,
+        instruction: str | None = None,
+        *,
+        max_length: int | None = 512,
+        add_special_tokens: bool = True,
+    ) -> Renderer:
+        """The renderer for one side (query/document) and one instruction of this strategy."""
+        return Renderer(
+            tokenizer,
+            self.template_for(kind),
+            self.variables(kind, instruction),
+            max_length=max_length,
+            add_special_tokens=add_special_tokens,
+            preprocess=self.preprocess,
+        )
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")

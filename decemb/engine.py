@@ -1,0 +1,205 @@
+"""Many strategies, layers and text lists through one model: shared forwards, one cache.
+
+``Engine.embed`` renders every job, looks each (rendered input, attention, layer, pooling) up in the
+cache, and runs each distinct (rendered ids, attention) sequence through the model once, however
+many jobs need it (``mean``, ``last`` and ``sgpt`` on the same texts share a forward; so do echo-mean
+and echo-last, and all layers of a sweep). Batches are length-sorted; results come back in input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from decemb.cache import EmbeddingCache
+from decemb.forward import collate, hidden_states, resolve_layer
+from decemb.pooling import pool
+from decemb.rendering import Rendered, Renderer
+from decemb.strategies import Kind, Strategy
+
+
+@dataclass(frozen=True)
+class EmbeddingJob:
+    """Texts to embed with one strategy, on one side (query/document), at one layer."""
+
+    strategy: Strategy
+    kind: Kind = "query"
+    texts: Sequence[str] = ()
+    layer: int = -1
+    instruction: str | None = None
+
+
+@dataclass
+class EngineStats:
+    forward_passes: int = 0  # batches run through the model
+    sequences_run: int = 0  # distinct rendered inputs run
+    tokens_run: int = 0  # padded tokens run
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+
+@dataclass
+class _Consumer:
+    job: int
+    row: int
+    layer: int
+    pooling: str
+    pool_mask: list[bool]
+    key: str
+
+
+@dataclass
+class _Sequence:
+    attention: str
+    rendered: Rendered
+    consumers: list[_Consumer] = field(default_factory=list)
+
+
+def fingerprint(model: PreTrainedModel) -> str:
+    """sha256 of the model's config, dtype and every parameter's bytes."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
+    digest.update(str(model.dtype).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None) -> list[list[int]]:
+    """Index batches over inputs sorted longest first, capped by count and by padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    out: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        widest = lengths[current[0]] if current else lengths[index]
+        too_many = len(current) >= batch_size
+        too_big = max_batch_tokens is not None and current and widest * (len(current) + 1) > max_batch_tokens
+        if current and (too_many or too_big):
+            out.append(current)
+            current = []
+        current.append(index)
+    if current:
+        out.append(current)
+    return out
+
+
+class Engine:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        max_length: int | None = 512,
+        padding_side: str | None = None,
+        batch_size: int = 32,
+        max_batch_tokens: int | None = None,
+        add_special_tokens: bool = True,
+        cache: EmbeddingCache | None = None,
+        model_fingerprint: str | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length, self.batch_size, self.max_batch_tokens = max_length, batch_size, max_batch_tokens
+        self.padding_side = padding_side or tokenizer.padding_side or "right"
+        self.add_special_tokens = add_special_tokens
+        self.cache = cache
+        self.model_fingerprint = model_fingerprint or (fingerprint(model) if cache is not None else "")
+        self.show_progress = show_progress
+        self.stats = EngineStats()
+        self._renderers: dict[tuple[str, Kind, str | None], Renderer] = {}
+
+    def renderer(self, job: EmbeddingJob) -> Renderer:
+        key = (job.strategy.model_dump_json() + job.strategy.name, job.kind, job.instruction)
+        if key not in self._renderers:
+            self._renderers[key] = job.strategy.renderer(
+                self.tokenizer, job.kind, job.instruction, max_length=self.max_length,
+                add_special_tokens=self.add_special_tokens,
+            )
+        return self._renderers[key]
+
+    def _key(self, attention: str, layer: int, pooling: str, rendered: Rendered) -> str:
+        digest = hashlib.sha256(f"{self.model_fingerprint}|{attention}|{layer}|{pooling}|".encode())
+        digest.update(np.asarray(rendered.input_ids, dtype=np.int64).tobytes())
+        digest.update(np.packbits(np.asarray(rendered.pool_mask, dtype=bool)).tobytes())
+        return digest.hexdigest()
+
+    def embed(self, jobs: Sequence[EmbeddingJob]) -> list[np.ndarray]:
+        width = int(self.model.config.get_text_config().hidden_size)
+        results = [np.zeros((len(job.texts), width), dtype=np.float32) for job in jobs]
+        sequences: dict[tuple[str, tuple[int, ...]], _Sequence] = {}
+        consumers: list[_Consumer] = []
+        for j, job in enumerate(jobs):
+            attention, pooling = job.strategy.attention, job.strategy.pooling_name
+            layer = resolve_layer(self.model, job.layer)
+            for row, rendered in enumerate(self.renderer(job).render(list(job.texts))):
+                key = self._key(attention, layer, pooling, rendered)
+                consumer = _Consumer(j, row, layer, pooling, rendered.pool_mask, key)
+                consumers.append(consumer)
+                sequence = sequences.setdefault((attention, tuple(rendered.input_ids)), _Sequence(attention, rendered))
+                sequence.consumers.append(consumer)
+        cached = self.cache.get_many(c.key for c in consumers) if self.cache is not None else {}
+        for consumer in consumers:
+            if consumer.key in cached:
+                results[consumer.job][consumer.row] = cached[consumer.key]
+        self.stats.cache_hits += sum(c.key in cached for c in consumers)
+        self.stats.cache_misses += sum(c.key not in cached for c in consumers)
+        pending = [s for s in sequences.values() if any(c.key not in cached for c in s.consumers)]
+        self._run(pending, cached, results)
+        return results
+
+    def _run(self, pending: list[_Sequence], cached: dict[str, np.ndarray], results: list[np.ndarray]) -> None:
+        by_attention: dict[str, list[_Sequence]] = defaultdict(list)
+        for sequence in pending:
+            by_attention[sequence.attention].append(sequence)
+        total = sum(len(s.rendered) for s in pending)
+        with tqdm(total=total, desc="Encoding", unit="tok", disable=not self.show_progress) as bar:
+            for attention, group in by_attention.items():
+                plan = batches([len(s.rendered) for s in group], self.batch_size, self.max_batch_tokens)
+                for indices in plan:
+                    self._run_batch([group[i] for i in indices], attention, cached, results)
+                    bar.update(sum(len(group[i].rendered) for i in indices))
+
+    @torch.inference_mode()
+    def _run_batch(
+        self, batch: list[_Sequence], attention: str, cached: dict[str, np.ndarray], results: list[np.ndarray]
+    ) -> None:
+        features = collate([s.rendered for s in batch], self._pad_id(), self.padding_side)
+        needed = [(b, c) for b, s in enumerate(batch) for c in s.consumers if c.key not in cached]
+        layers = sorted({c.layer for _, c in needed})
+        states = hidden_states(self.model, features["input_ids"], features["attention_mask"], attention, layers)
+        self.stats.forward_passes += 1
+        self.stats.sequences_run += len(batch)
+        self.stats.tokens_run += int(features["input_ids"].numel())
+        fresh: dict[str, np.ndarray] = {}
+        groups: dict[tuple[int, str], list[tuple[int, _Consumer]]] = defaultdict(list)
+        for b, consumer in needed:
+            groups[(consumer.layer, consumer.pooling)].append((b, consumer))
+        length = features["input_ids"].shape[1]
+        for (layer, pooling), members in groups.items():
+            rows = torch.tensor([b for b, _ in members])
+            masks = torch.zeros((len(members), length), dtype=torch.bool)
+            for i, (b, consumer) in enumerate(members):
+                n = len(consumer.pool_mask)
+                span = slice(length - n, length) if self.padding_side == "left" else slice(0, n)
+                masks[i, span] = torch.tensor(consumer.pool_mask)
+            hidden = states[layer].index_select(0, rows.to(states[layer].device))
+            vectors = pool(pooling, hidden, masks.to(hidden.device)).cpu().numpy()
+            for (_, consumer), vector in zip(members, vectors):
+                results[consumer.job][consumer.row] = vector
+                fresh[consumer.key] = vector
+        if self.cache is not None and fresh:
+            self.cache.put_many(fresh)
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return 0 if pad is None else int(pad)
