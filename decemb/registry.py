@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(KeyError, ValueError):
     """An unknown registry name; the message carries 'did you mean' suggestions."""
 
     def __init__(self, kind: str, name: object, known: list[str]) -> None:

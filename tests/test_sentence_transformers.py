@@ -1,0 +1,77 @@
+"""Every strategy is a real SentenceTransformer: save → reload, semantic_search, loading from a folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_backbone
+from sentence_transformers import SentenceTransformer, util
+from test_strategies import CASE_IDS, CASES
+
+import decemb
+from decemb.loading import ModelSourceError
+
+TEXTS = ["A man is playing a guitar.", "Hi", "{text} %%eos%%", "Dogs run in the park while children play."]
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    """A tiny Gemma-3 checkpoint on disk: the 'local model folder' source."""
+    model, tokenizer = tiny_backbone("gemma3_text")
+    folder = tmp_path_factory.mktemp("tiny-gemma3")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=CASE_IDS)
+def test_save_and_reload_gives_identical_vectors(tmp_path, tiny_folder, name, options):
+    model = decemb.load(tiny_folder, name, max_length=64, **options)
+    before = [model.encode(TEXTS), model.encode_query(TEXTS), model.encode_document(TEXTS)]
+    model.save(str(tmp_path / "saved"))
+    for again in (SentenceTransformer(str(tmp_path / "saved"), trust_remote_code=True), decemb.load(tmp_path / "saved")):
+        after = [again.encode(TEXTS), again.encode_query(TEXTS), again.encode_document(TEXTS)]
+        for x, y in zip(before, after):
+            assert np.abs(x - y).max() <= 1e-6
+        assert again[0].strategy_spec == model[0].strategy_spec
+        assert again[0].max_length == 64
+
+
+def test_saved_folder_is_also_a_backbone(tmp_path, tiny_folder):
+    decemb.load(tiny_folder, "echo").save(str(tmp_path / "saved"))
+    rewrapped = decemb.load(tmp_path / "saved", "mean")
+    direct = decemb.load(tiny_folder, "mean")
+    np.testing.assert_allclose(rewrapped.encode(TEXTS), direct.encode(TEXTS), atol=1e-6, rtol=0)
+
+
+def test_semantic_search_and_similarity(tiny_folder):
+    model = decemb.load(tiny_folder, "instruct", instruction="Find the same text.")
+    corpus = model.encode_document(TEXTS, convert_to_tensor=True)
+    queries = model.encode_query(TEXTS[:2], convert_to_tensor=True)
+    hits = util.semantic_search(queries, corpus, top_k=2)
+    assert len(hits) == 2 and all(len(h) == 2 for h in hits)
+    scores = model.similarity(queries, corpus)
+    expected = torch.nn.functional.normalize(queries, dim=-1) @ torch.nn.functional.normalize(corpus, dim=-1).T
+    torch.testing.assert_close(scores, expected, atol=1e-5, rtol=0)
+    assert hits[0][0]["score"] == pytest.approx(float(scores[0].max()), abs=1e-5)
+
+
+def test_normalize_and_dimension(tiny_folder):
+    model = decemb.load(tiny_folder, "sgpt", normalize=True)
+    vectors = model.encode(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert model.get_embedding_dimension() == 32
+
+
+def test_bad_sources_fail_clearly(tmp_path):
+    with pytest.raises(ModelSourceError, match="does not exist"):
+        decemb.load(tmp_path / "nope.gguf")
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"not a gguf at all")
+    with pytest.raises(ModelSourceError, match="not a GGUF"):
+        decemb.load(fake)
+    with pytest.raises(ModelSourceError, match="Did you mean 'smollm2-135m'"):
+        decemb.load("smollm2")
+    with pytest.raises(ValueError, match="option 'poling'"):
+        decemb.load("smollm2-135m", "echo", poling="last")  # validated before any loading
