@@ -122,7 +122,10 @@ class Engine:
         key = (job.strategy.model_dump_json() + job.strategy.name, job.kind, job.instruction)
         if key not in self._renderers:
             self._renderers[key] = job.strategy.renderer(
-                self.tokenizer, job.kind, job.instruction, max_length=self.max_length,
+                self.tokenizer,
+                job.kind,
+                job.instruction,
+                max_length=self.max_length,
                 add_special_tokens=self.add_special_tokens,
             )
         return self._renderers[key]

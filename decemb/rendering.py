@@ -39,6 +39,32 @@ def special_affixes(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list
     return [], []
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Fixed template ids (``ids``), or a slot for the user's text (``ids is None``) read as ``lead + text``."""
+
+    ids: list[int] | None
+    pooled: bool
+    source: str = ""
+    lead: str = ""
+
+
+def _chunk(tokenizer: PreTrainedTokenizerBase, value: str, pooled: bool) -> Segment:
+    ids = tokenizer(value, add_special_tokens=False)["input_ids"] if value else []
+    return Segment(list(ids), pooled, source=value)
+
+
+def glues_leading_space(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether the tokenizer marks a word's leading space inside the word's token (GPT-2/Llama-3/Qwen/Gemma
+    style BPE): then a template's space before the text belongs to the text, exactly as in running text."""
+
+    def encode(value: str) -> list[int]:
+        return list(tokenizer(value, add_special_tokens=False)["input_ids"])
+
+    joint, head, tail = encode("Hello world"), encode("Hello"), encode(" world")
+    return joint == head + tail and tail != encode("world")
+
+
 def _special_id(tokenizer: PreTrainedTokenizerBase, name: str) -> int:
     token_id = getattr(tokenizer, f"{name}_token_id", None)
     if token_id is None:
@@ -74,16 +100,15 @@ class Renderer:
             )
 
     @cached_property
-    def segments(self) -> list[tuple[list[int], bool] | bool]:
-        """The template as fixed id chunks ``(ids, pooled)`` and text slots (their ``pooled`` flag)."""
-        segments: list[tuple[list[int], bool] | bool] = []
+    def segments(self) -> list[Segment]:
+        """The template as fixed id chunks and text slots, in order."""
+        items: list[tuple[str, str | int, bool]] = []  # ("chunk", string, pooled) | ("text"|"special", ..)
         pending: list[Piece] = []
 
         def flush() -> None:
             if pending:
                 value = "".join(p.value if p.kind == "literal" else self.variables[p.value] for p in pending)
-                ids = self.tokenizer(value, add_special_tokens=False)["input_ids"] if value else []
-                segments.append((list(ids), pending[0].pooled))
+                items.append(("chunk", value, pending[0].pooled))
                 pending.clear()
 
         for piece in self.template.pieces:
@@ -93,16 +118,27 @@ class Renderer:
                 pending.append(piece)
                 continue
             flush()
-            if piece.kind == "text":
-                segments.append(piece.pooled)
-            else:
-                segments.append(([_special_id(self.tokenizer, piece.value)], piece.pooled))
+            value = piece.value if piece.kind == "text" else _special_id(self.tokenizer, piece.value)
+            items.append((piece.kind, value, piece.pooled))
         flush()
+        glue = glues_leading_space(self.tokenizer)
+        segments: list[Segment] = []
+        for index, (kind, value, pooled) in enumerate(items):
+            if kind == "text":
+                before = segments[-1] if segments else None
+                lead = " " if glue and before is not None and before.source.endswith(" ") else ""
+                if lead:  # "...sentence: " + "A man" → "...sentence:" + " A man", as the text would read
+                    segments[-1] = _chunk(self.tokenizer, before.source[:-1], before.pooled)
+                segments.append(Segment(None, pooled, lead=lead))
+            elif kind == "special":
+                segments.append(Segment([int(value)], pooled))
+            else:
+                segments.append(_chunk(self.tokenizer, str(value), pooled))
         return segments
 
     @cached_property
     def fixed_length(self) -> int:
-        fixed = sum(len(s[0]) for s in self.segments if isinstance(s, tuple))
+        fixed = sum(len(s.ids) for s in self.segments if s.ids is not None)
         return len(self.prefix) + fixed + len(self.suffix)
 
     @cached_property
@@ -118,17 +154,20 @@ class Renderer:
                 raise TypeError(f"input {index} is a {type(value).__name__}, expected a str")
         if self.preprocess is not None:
             texts = [self.preprocess(value) for value in texts]
-        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+        leads = {segment.lead for segment in self.segments if segment.ids is None}
+        encoded = {
+            lead: self.tokenizer([lead + value for value in texts], add_special_tokens=False)["input_ids"]
+            for lead in leads
+        }
         budget = self.text_budget
         rendered = []
-        for index, text_ids in enumerate(encoded):
-            text_ids = list(text_ids[:budget]) if budget is not None else list(text_ids)
+        for index in range(len(texts)):
             ids = list(self.prefix)
             mask = [False] * len(self.prefix)
             for segment in self.segments:
-                chunk, pooled = (text_ids, segment) if isinstance(segment, bool) else segment
+                chunk = segment.ids if segment.ids is not None else encoded[segment.lead][index][:budget]
                 ids.extend(chunk)
-                mask.extend([pooled] * len(chunk))
+                mask.extend([segment.pooled] * len(chunk))
             ids.extend(self.suffix)
             mask.extend([False] * len(self.suffix))
             if not any(mask):

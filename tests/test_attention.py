@@ -46,8 +46,7 @@ def test_bidirectional_leaves_the_model_unchanged():
 
 
 def test_unverified_architecture_is_refused_before_any_work():
-    config = PhiConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=4)
+    config = PhiConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
     model = AutoModel.from_config(config)
     _, tokenizer = tiny_backbone("llama")
     with pytest.raises(UnsupportedArchitectureError, match="'phi'.*verified: gemma"):

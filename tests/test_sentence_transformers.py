@@ -30,7 +30,10 @@ def test_save_and_reload_gives_identical_vectors(tmp_path, tiny_folder, name, op
     model = decemb.load(tiny_folder, name, max_length=64, **options)
     before = [model.encode(TEXTS), model.encode_query(TEXTS), model.encode_document(TEXTS)]
     model.save(str(tmp_path / "saved"))
-    for again in (SentenceTransformer(str(tmp_path / "saved"), trust_remote_code=True), decemb.load(tmp_path / "saved")):
+    for again in (
+        SentenceTransformer(str(tmp_path / "saved"), trust_remote_code=True),
+        decemb.load(tmp_path / "saved"),
+    ):
         after = [again.encode(TEXTS), again.encode_query(TEXTS), again.encode_document(TEXTS)]
         for x, y in zip(before, after):
             assert np.abs(x - y).max() <= 1e-6

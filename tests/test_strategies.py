@@ -72,10 +72,11 @@ def _expected_input(arch: str, name: str, options: dict, kind: str) -> tuple[lis
     if name in ("mean", "last", "sgpt"):
         ids = bos + text
         return ids, list(range(len(bos), len(ids)))
+    spaced = _plain(tok, " " + TARGET)  # a template's space before the text is read as part of the text
     if name == "echo":
-        ids = bos + _plain(tok, "Rewrite the following sentence: ") + text
-        ids += _plain(tok, "\nThe rewritten sentence: ") + text
-        return ids, list(range(len(ids) - len(text), len(ids)))
+        ids = bos + _plain(tok, "Rewrite the following sentence:") + spaced
+        ids += _plain(tok, "\nThe rewritten sentence:") + spaced
+        return ids, list(range(len(ids) - len(spaced), len(ids)))
     if name == "prompteol":
         demos = "".join(
             f'{PREFIX}{d["sentence"]}" means in one word:"{d["word"]}".\n' for d in options.get("demonstrations", [])
@@ -90,13 +91,14 @@ def _expected_input(arch: str, name: str, options: dict, kind: str) -> tuple[lis
         ids += (_plain(tok, closing) if closing else []) + [tok.eos_token_id]
         return ids, [len(ids) - 1]
     if name == "instruct":
-        head = _plain(tok, f"Instruct: {options['instruction']}\nQuery: ") if kind == "query" else []
-        ids = bos + head + text + [tok.eos_token_id]
+        if kind == "document":
+            return [*bos, *text, tok.eos_token_id], [len(bos) + len(text)]
+        ids = bos + _plain(tok, f"Instruct: {options['instruction']}\nQuery:") + spaced + [tok.eos_token_id]
         return ids, [len(ids) - 1]
     if name == "llm2vec":
         instruction = options.get("instruction", "") if kind == "query" else ""
-        head = _plain(tok, instruction + " ") if instruction else []
-        ids = bos + head + text
+        head, body = (_plain(tok, instruction), spaced) if instruction else ([], text)
+        ids = bos + head + body
         if options["pooling"] == "eos":
             return [*ids, tok.eos_token_id], [len(ids)]
         return ids, list(range(len(bos) + len(head), len(ids)))
@@ -162,24 +164,33 @@ def test_truncation_keeps_template(arch, name, options):
                 if model[1].pooling != "last":
                     assert pooled == positions
                 continue
+            lead, text_ids, starts = _locate_text(tok, full_ids)
+            long_ids = _plain(tok, lead + LONG)
             if name in ("prompteol", "eos", "instruct") or options.get("pooling") == "eos":
-                text_ids = _plain(tok, TARGET)
-                starts = [i for i in range(len(full_ids)) if full_ids[i : i + len(text_ids)] == text_ids]
                 tail = full_ids[starts[-1] + len(text_ids) :]
                 assert tail and ids[-len(tail) :] == tail, "the template's suffix / EOS must stay last"
                 kept = ids[starts[-1] : n - len(tail)]
-                assert kept == _plain(tok, LONG)[: len(kept)] and len(kept) > 0, "the text is cut at its end"
+                assert kept == long_ids[: len(kept)] and len(kept) > 0, "the text is cut at its end"
                 assert ids[: starts[-1]] == full_ids[: starts[-1]], "the template's head is untouched"
             if name == "echo":
-                bos = 1 if arch == "llama" else 0
-                head = bos + len(_plain(tok, "Rewrite the following sentence: "))
                 pooled = features["pool_mask"][row, :n].nonzero().flatten().tolist()
                 second = [ids[i] for i in pooled]
-                fixed = len(full_ids) - 2 * len(_plain(tok, TARGET))
+                fixed = len(full_ids) - 2 * len(text_ids)
                 assert len(second) == (limit - fixed) // 2
+                head = starts[0]
                 assert ids[head : head + len(second)] == second, "both echo copies must be identical"
-                assert second == _plain(tok, LONG)[: len(second)]
+                assert second == long_ids[: len(second)]
                 assert pooled[-1] == n - 1
+
+
+def _locate_text(tok, full_ids: list[int]) -> tuple[str, list[int], list[int]]:
+    """Where the short text sits in a hand-built input, read with or without a leading space."""
+    for lead in (" ", ""):
+        text_ids = _plain(tok, lead + TARGET)
+        starts = [i for i in range(len(full_ids)) if full_ids[i : i + len(text_ids)] == text_ids]
+        if starts:
+            return lead, text_ids, starts
+    raise AssertionError("text not found")
 
 
 def test_template_longer_than_max_length_is_an_error():
@@ -194,6 +205,9 @@ def test_template_syntax_in_text_is_plain_text(name):
     for tricky in ["{text}", "{!x} {y}", "%%text%%", "%%eos%% }}{{", "{"]:
         features = model[0].preprocess([tricky])
         ids = features["input_ids"][0].tolist()
-        text_ids = _plain(tok, tricky)
-        assert any(ids[i : i + len(text_ids)] == text_ids for i in range(len(ids))), tricky
-        assert tok.eos_token_id not in text_ids
+        variants = [_plain(tok, tricky), _plain(tok, " " + tricky)]  # read with or without a leading space
+        pooled = [i for i, flag in zip(ids, features["pool_mask"][0].tolist()) if flag]
+        assert any(ids[i : i + len(v)] == v for v in variants for i in range(len(ids))), tricky
+        assert tok.eos_token_id not in variants[0]
+        if name in ("echo", "mean"):
+            assert pooled in variants, "the pooled span is exactly the text's own tokens"

@@ -15,8 +15,11 @@ def test_parse_parts_and_variables():
     template = Template.parse("{!Instruct: %%instruction%%\nQuery: }{%%text%%%%eos%%}")
     kinds = [(p.kind, p.value, p.pooled) for p in template.pieces]
     assert kinds == [
-        ("literal", "Instruct: ", False), ("variable", "instruction", False), ("literal", "\nQuery: ", False),
-        ("text", "text", True), ("special", "eos", True),
+        ("literal", "Instruct: ", False),
+        ("variable", "instruction", False),
+        ("literal", "\nQuery: ", False),
+        ("text", "text", True),
+        ("special", "eos", True),
     ]
     assert Template.parse(str(template)) == template
 
@@ -24,15 +27,21 @@ def test_parse_parts_and_variables():
 def test_escaped_braces_and_outside_text_is_context():
     template = Template.parse("{{x}} %%text%% {%%text%%}")
     assert [(p.kind, p.value, p.pooled) for p in template.pieces] == [
-        ("literal", "{x} ", False), ("text", "text", False), ("literal", " ", False), ("text", "text", True),
+        ("literal", "{x} ", False),
+        ("text", "text", False),
+        ("literal", " ", False),
+        ("text", "text", True),
     ]
 
 
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("{%%text%%", "unclosed"), ("%%text%%}", "unmatched"), ("{{%%text%%}}", "pooled part"),
-        ("{a {%%text%%}}", "nested"), ("{no text}", "must contain the user's text"),
+        ("{%%text%%", "unclosed"),
+        ("%%text%%}", "unmatched"),
+        ("{{%%text%%}}", "pooled part"),
+        ("{a {%%text%%}}", "nested"),
+        ("{no text}", "must contain the user's text"),
         ("{!%%text%%}", "pooled part"),
     ],
 )
@@ -65,7 +74,7 @@ def test_custom_echo_template_with_instruction():
         model, tokenizer, "echo", template="{!%%instruction%% %%text%% again: }{%%text%%}", instruction="Say"
     )
     features = st[0].preprocess(["a cat"])
-    plain = tokenizer("Say ", add_special_tokens=False)["input_ids"]
+    plain = tokenizer("Say", add_special_tokens=False)["input_ids"]
     assert features["input_ids"][0, : len(plain)].tolist() == plain
     with pytest.raises(ValueError, match="unknown template variable"):
         decemb.build_strategy("echo", template="{%%text%%%%who%%}")
@@ -121,3 +130,21 @@ def test_non_string_input_names_the_index():
     model, tokenizer = tiny_backbone("gpt2")
     with pytest.raises(TypeError, match="input 1 is a int"):
         decemb.from_backbone(model, tokenizer, "mean")[0].preprocess(["ok", 3])
+
+
+def test_space_before_the_text_is_glued_only_for_space_marking_tokenizers():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from decemb.rendering import glues_leading_space
+
+    _, bpe = tiny_backbone("gpt2")
+    assert glues_leading_space(bpe)
+    vocab = {"<unk>": 0, "▁Hello": 1, "▁world": 2, "▁": 3, "Hello": 4, "world": 5}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always")  # SentencePiece dummy prefix
+    from transformers import PreTrainedTokenizerFast
+
+    sentencepiece_like = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
+    assert not glues_leading_space(sentencepiece_like)
+    rendered = Renderer(sentencepiece_like, Template.parse("Hello {%%text%%}")).render(["world"])[0]
+    assert rendered.input_ids[-1] == 2 and rendered.pool_mask[-1]
