@@ -191,7 +191,7 @@ class Engine:
         for (layer, pooling), members in groups.items():
             rows = torch.tensor([b for b, _ in members])
             masks = torch.zeros((len(members), length), dtype=torch.bool)
-            for i, (b, consumer) in enumerate(members):
+            for i, (_, consumer) in enumerate(members):
                 n = len(consumer.pool_mask)
                 span = slice(length - n, length) if self.padding_side == "left" else slice(0, n)
                 masks[i, span] = torch.tensor(consumer.pool_mask)

@@ -49,6 +49,6 @@ def test_unverified_architecture_is_refused_before_any_work():
     config = PhiConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
     model = AutoModel.from_config(config)
     _, tokenizer = tiny_backbone("llama")
-    with pytest.raises(UnsupportedArchitectureError, match="'phi'.*verified: gemma"):
+    with pytest.raises(UnsupportedArchitectureError, match=r"'phi'.*verified: gemma"):
         decemb.from_backbone(model, tokenizer, "llm2vec")
     decemb.from_backbone(model, tokenizer, "mean")  # causal strategies work on any architecture

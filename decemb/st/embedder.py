@@ -88,7 +88,11 @@ class DecembEmbedder(InputModule):
         key = (kind, instruction)
         if key not in self._renderers:
             self._renderers[key] = self.strategy_spec.renderer(
-                self.tokenizer, kind, instruction, max_length=self.max_length, add_special_tokens=self.add_special_tokens
+                self.tokenizer,
+                kind,
+                instruction,
+                max_length=self.max_length,
+                add_special_tokens=self.add_special_tokens,
             )
         return self._renderers[key]
 
