@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decemb.api import describe_strategies, from_backbone, list_strategies, load
+from decemb.api import describe_strategies, explain, from_backbone, list_strategies, load
 from decemb.instructions import instruction_for
 from decemb.loading import load_backbone
 from decemb.strategies import STRATEGIES, Strategy, build_strategy, register
@@ -17,6 +17,7 @@ __all__ = [
     "__version__",
     "build_strategy",
     "describe_strategies",
+    "explain",
     "from_backbone",
     "instruction_for",
     "list_strategies",
