@@ -123,7 +123,7 @@ class Renderer:
         flush()
         glue = glues_leading_space(self.tokenizer)
         segments: list[Segment] = []
-        for index, (kind, value, pooled) in enumerate(items):
+        for kind, value, pooled in items:
             if kind == "text":
                 before = segments[-1] if segments else None
                 lead = " " if glue and before is not None and before.source.endswith(" ") else ""
@@ -156,7 +156,10 @@ class Renderer:
             texts = [self.preprocess(value) for value in texts]
         leads = {segment.lead for segment in self.segments if segment.ids is None}
         encoded = {
-            lead: self.tokenizer([lead + value for value in texts], add_special_tokens=False)["input_ids"]
+            # split_special_tokens: a text containing "<|im_end|>" or "<eos>" is read as characters.
+            lead: self.tokenizer(
+                [lead + value for value in texts], add_special_tokens=False, split_special_tokens=True
+            )["input_ids"]
             for lead in leads
         }
         budget = self.text_budget

@@ -119,7 +119,7 @@ def test_prompteol_authors_preprocessing():
 
 def test_text_that_tokenizes_to_nothing_is_a_clear_error():
     model, tokenizer = tiny_backbone("gpt2")
-    with pytest.raises(ValueError, match="input 1 .*no tokens to pool"):
+    with pytest.raises(ValueError, match=r"input 1 .*no tokens to pool"):
         decemb.from_backbone(model, tokenizer, "mean")[0].preprocess(["ok", ""])
     # Strategies whose pooled span includes template tokens still embed an empty text.
     vector = decemb.from_backbone(model, tokenizer, "prompteol").encode([""])
@@ -148,3 +148,10 @@ def test_space_before_the_text_is_glued_only_for_space_marking_tokenizers():
     assert not glues_leading_space(sentencepiece_like)
     rendered = Renderer(sentencepiece_like, Template.parse("Hello {%%text%%}")).render(["world"])[0]
     assert rendered.input_ids[-1] == 2 and rendered.pool_mask[-1]
+
+
+def test_special_token_strings_in_the_text_stay_text():
+    model, tokenizer = tiny_backbone("gpt2")
+    st = decemb.from_backbone(model, tokenizer, "eos")
+    ids = st[0].preprocess(["stop <eos> here"])["input_ids"][0].tolist()
+    assert ids.count(tokenizer.eos_token_id) == 1 and ids[-1] == tokenizer.eos_token_id
