@@ -110,7 +110,9 @@ class Engine:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.batch_size, self.max_batch_tokens = max_length, batch_size, max_batch_tokens
-        self.padding_side = padding_side or tokenizer.padding_side or "right"
+        # Vectors do not depend on the side (positions count from the first real token); right padding
+        # lets rows that start alike share a prefix KV cache, so it is the default whatever the tokenizer says.
+        self.padding_side = padding_side or "right"
         self.add_special_tokens = add_special_tokens
         self.cache = cache
         self.model_fingerprint = model_fingerprint or (fingerprint(model) if cache is not None else "")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from transformers import PreTrainedModel
+from transformers import Cache, DynamicCache, PreTrainedModel
 
 from decemb.attention import attention_kwargs
 from decemb.rendering import Rendered
@@ -49,29 +49,110 @@ def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
+def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
+    """The model's stack of decoder blocks (``layers`` for Llama-likes, ``h`` for GPT-2, ...)."""
+    total = num_layers(model)
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == total:
+            return module
+    raise ValueError(f"cannot find the {total} decoder layers of {type(model).__name__}")
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the deepest requested layer has run: the layers above it never run."""
+
+
+def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> int:
+    """Length of the leading tokens that every row has, identical and unpadded."""
+    same = (input_ids == input_ids[:1]).all(dim=0) & (attention_mask == 1).all(dim=0)
+    return int(same.long().cumprod(dim=0).sum())
+
+
 def hidden_states(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     attention: str,
     layers: Sequence[int] = (-1,),
+    prefix_cache: bool = True,
+    min_prefix: int = 4,
 ) -> dict[int, torch.Tensor]:
-    """Run the base model once and return ``{layer: hidden states}`` for each requested layer."""
+    """Run the base model once and return ``{layer: hidden states}`` for each requested layer.
+
+    Layer ``L`` (or ``-1``) is the model's final, normed output; layer ``k < L`` the output of the k-th
+    decoder block (0: its input, the embeddings), captured by hooks, and the blocks above the deepest
+    requested layer do not run. Under causal attention, when every row starts with the same tokens (an
+    instruction, a prompt's opening words) those are run once and their keys/values reused.
+    """
     resolved = {layer: resolve_layer(model, layer) for layer in layers}
-    top = num_layers(model)
-    need_all = any(index != top for index in resolved.values())
     device = model.get_input_embeddings().weight.device
-    input_ids = input_ids.to(device)
-    attention_mask = attention_mask.to(device)
-    output = model(
-        input_ids=input_ids,
-        position_ids=position_ids(attention_mask),
-        use_cache=False,
-        output_hidden_states=need_all,
-        return_dict=True,
-        **attention_kwargs(attention, model, attention_mask, model.dtype),
-    )
-    states = {}
-    for layer, index in resolved.items():
-        states[layer] = output.last_hidden_state if index == top else output.hidden_states[index]
-    return states
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    prefix = shared_prefix_length(input_ids, attention_mask) if attention == "causal" and prefix_cache else 0
+    prefix = min(prefix, input_ids.shape[1] - 1)
+    if input_ids.shape[0] > 1 and prefix >= min_prefix:
+        cache = DynamicCache(config=model.config)
+        head = _run(model, input_ids[:1, :prefix], attention_mask[:1, :prefix], attention, resolved, cache)
+        cache.batch_repeat_interleave(input_ids.shape[0])
+        tail = _run(model, input_ids[:, prefix:], attention_mask, attention, resolved, cache)
+        batch = input_ids.shape[0]
+        return {
+            layer: torch.cat([head[index].expand(batch, -1, -1), tail[index]], dim=1)
+            for layer, index in resolved.items()
+        }
+    states = _run(model, input_ids, attention_mask, attention, resolved)
+    return {layer: states[index] for layer, index in resolved.items()}
+
+
+def _run(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    attention: str,
+    resolved: dict[int, int],
+    cache: Cache | None = None,
+) -> dict[int, torch.Tensor]:
+    """One forward; ``{layer index: states}`` for the requested indices. With a ``cache``, its keys and
+    values come first (and this run's are appended); ``attention_mask`` covers both, and positions
+    continue after the cached tokens."""
+    top = num_layers(model)
+    wanted = set(resolved.values())
+    blocks = decoder_layers(model)
+    captured: dict[int, torch.Tensor] = {}
+    deepest = max(wanted)
+    hooks = []
+
+    def capture(index: int, stop: bool):
+        def hook(module, args, kwargs, output):
+            captured[index] = output[0] if isinstance(output, tuple) else output
+            if stop:
+                raise _StopForward
+
+        return hook
+
+    def capture_input(module, args, kwargs):
+        captured[0] = args[0] if args else kwargs["hidden_states"]
+        if deepest == 0:
+            raise _StopForward
+
+    if 0 in wanted:
+        hooks.append(blocks[0].register_forward_pre_hook(capture_input, with_kwargs=True))
+    for index in wanted - {0, top}:
+        hooks.append(blocks[index - 1].register_forward_hook(capture(index, index == deepest), with_kwargs=True))
+    positions = position_ids(attention_mask)[:, attention_mask.shape[1] - input_ids.shape[1] :]
+    kwargs = attention_kwargs(attention, model, attention_mask, model.dtype)
+    try:
+        output = model(
+            input_ids=input_ids,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=cache is not None,
+            return_dict=True,
+            **kwargs,
+        )
+        captured[top] = output.last_hidden_state
+    except _StopForward:
+        pass  # the deepest requested layer has run; nothing above it is needed
+    finally:
+        for handle in hooks:
+            handle.remove()
+    return captured

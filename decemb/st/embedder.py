@@ -49,7 +49,9 @@ class DecembEmbedder(InputModule):
             raise ValueError(f"max_length must be a positive integer or None, got {max_length}")
         self.max_length = max_length
         self.layer = layer
-        self.padding_side = padding_side or tokenizer.padding_side or "right"
+        # Vectors do not depend on the side (positions count from the first real token); right padding
+        # lets rows that start alike share a prefix KV cache, so it is the default whatever the tokenizer says.
+        self.padding_side = padding_side or "right"
         if self.padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
         self.add_special_tokens = add_special_tokens
