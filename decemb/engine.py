@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.cache import EmbeddingCache
-from decemb.forward import collate, hidden_states, resolve_layer
+from decemb.forward import collate, hidden_states_splitting, resolve_layer
 from decemb.pooling import pool
 from decemb.rendering import Rendered, Renderer
 from decemb.strategies import Kind, Strategy
@@ -181,7 +181,9 @@ class Engine:
         features = collate([s.rendered for s in batch], self._pad_id(), self.padding_side)
         needed = [(b, c) for b, s in enumerate(batch) for c in s.consumers if c.key not in cached]
         layers = sorted({c.layer for _, c in needed})
-        states = hidden_states(self.model, features["input_ids"], features["attention_mask"], attention, layers)
+        states = hidden_states_splitting(
+            self.model, features["input_ids"], features["attention_mask"], attention, layers
+        )
         self.stats.forward_passes += 1
         self.stats.sequences_run += len(batch)
         self.stats.tokens_run += int(features["input_ids"].numel())

@@ -156,3 +156,35 @@ def _run(
         for handle in hooks:
             handle.remove()
     return captured
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A real allocator failure: torch's OutOfMemoryError (CUDA and others) or the CPU allocator's."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(error)
+
+
+def hidden_states_splitting(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    attention: str,
+    layers: Sequence[int] = (-1,),
+    prefix_cache: bool = True,
+) -> dict[int, torch.Tensor]:
+    """:func:`hidden_states`, but a batch that runs out of memory is split in two and retried (any other
+    error propagates at once). Rows are independent, so the result equals the unsplit run."""
+    try:
+        return hidden_states(model, input_ids, attention_mask, attention, layers, prefix_cache)
+    except (RuntimeError, torch.OutOfMemoryError) as error:
+        if not is_out_of_memory(error) or input_ids.shape[0] == 1:
+            raise
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = input_ids.shape[0] // 2
+    parts = [
+        hidden_states_splitting(model, input_ids[rows], attention_mask[rows], attention, layers, prefix_cache)
+        for rows in (slice(0, half), slice(half, None))
+    ]
+    return {layer: torch.cat([part[layer] for part in parts], dim=0) for layer in parts[0]}

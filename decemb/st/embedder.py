@@ -11,7 +11,7 @@ from sentence_transformers.base.modules import InputModule
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.attention import check_bidirectional_support
-from decemb.forward import collate, hidden_states, resolve_layer
+from decemb.forward import collate, hidden_states_splitting, resolve_layer
 from decemb.rendering import Renderer
 from decemb.strategies import Kind, Strategy, build_strategy
 
@@ -112,7 +112,7 @@ class DecembEmbedder(InputModule):
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
-        states = hidden_states(
+        states = hidden_states_splitting(
             self.auto_model,
             features["input_ids"],
             features["attention_mask"],
