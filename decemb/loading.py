@@ -156,6 +156,8 @@ def load_backbone(
     location = str(dequantized_gguf(resolved.gguf_file)) if resolved.gguf_file else resolved.location
     if local_files_only is None:
         local_files_only = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    if resolved.kind == "hub" and not _hub_cached(resolved.location, revision):
+        _fail_if_offline(resolved.location, local_files_only)
     hub = {"revision": revision, "local_files_only": local_files_only} if resolved.kind == "hub" else {}
     torch_dtype = parse_dtype(dtype) or default_dtype(device, device_map)
     model_kwargs: dict[str, Any] = {"dtype": torch_dtype, **hub}
@@ -174,6 +176,46 @@ def load_backbone(
         model = model.to(device)
     ensure_pad_token(tokenizer)
     return model.eval(), tokenizer
+
+
+def _hub_cached(repo_id: str, revision: str | None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    return isinstance(found, str)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub's host answers a TCP connection within ``timeout`` (DNS included)."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _fail_if_offline(repo_id: str, local_files_only: bool) -> None:
+    """Fail fast, before any download attempt, for a Hub id that is neither cached nor reachable."""
+    if local_files_only:
+        why = "offline mode is on (HF_HUB_OFFLINE or local_files_only)"
+    elif not _hub_reachable():
+        why = "the Hugging Face Hub cannot be reached (no network?)"
+    else:
+        return
+    raise ModelSourceError(f"model {repo_id!r} is not in the local Hugging Face cache and {why}")
 
 
 def _apply_adapter(model: PreTrainedModel, adapter: str) -> PreTrainedModel:

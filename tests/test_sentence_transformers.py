@@ -78,3 +78,17 @@ def test_bad_sources_fail_clearly(tmp_path):
         decemb.load("smollm2")
     with pytest.raises(ValueError, match="option 'poling'"):
         decemb.load("smollm2-135m", "echo", poling="last")  # validated before any loading
+
+
+def test_uncached_hub_id_fails_fast_offline(monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(ModelSourceError, match="not in the local Hugging Face cache and offline mode is on"):
+        decemb.load("someone/not-a-cached-model")
+    assert time.perf_counter() - start < 5
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("decemb.loading._hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(ModelSourceError, match="cannot be reached"):
+        decemb.load("someone/not-a-cached-model")
