@@ -13,7 +13,7 @@ from sentence_transformers.base.modules import Normalize
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.loading import load_backbone, parse_dtype
-from decemb.st import DecembEmbedder, DecembPooling
+from decemb.st import DecembEmbedder, DecembModel, DecembPooling
 from decemb.strategies import STRATEGIES, Strategy, build_strategy
 
 
@@ -82,7 +82,7 @@ def from_backbone(
     if normalize:
         modules.append(Normalize())
     device = model.get_input_embeddings().weight.device
-    return SentenceTransformer(modules=modules, device=str(device))
+    return DecembModel(modules=modules, device=str(device))
 
 
 def load(
@@ -116,7 +116,7 @@ def load(
             "attn_implementation": attn_implementation,
             "device_map": device_map,
         }
-        return SentenceTransformer(
+        return DecembModel(
             os.fspath(source),
             device=None if device is None else str(device),
             trust_remote_code=True,

@@ -152,6 +152,8 @@ class Renderer:
         for index, value in enumerate(texts):
             if not isinstance(value, str):
                 raise TypeError(f"input {index} is a {type(value).__name__}, expected a str")
+            if value == "":
+                raise ValueError(f"input {index} is an empty string: there is nothing to embed")
         if self.preprocess is not None:
             texts = [self.preprocess(value) for value in texts]
         leads = {segment.lead for segment in self.segments if segment.ids is None}

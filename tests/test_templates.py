@@ -117,13 +117,27 @@ def test_prompteol_authors_preprocessing():
     assert authors_preprocessing("Done.") == "Done."
 
 
-def test_text_that_tokenizes_to_nothing_is_a_clear_error():
+def test_empty_and_non_string_inputs_name_the_callers_index():
     model, tokenizer = tiny_backbone("gpt2")
-    with pytest.raises(ValueError, match=r"input 1 .*no tokens to pool"):
-        decemb.from_backbone(model, tokenizer, "mean")[0].preprocess(["ok", ""])
-    # Strategies whose pooled span includes template tokens still embed an empty text.
-    vector = decemb.from_backbone(model, tokenizer, "prompteol").encode([""])
-    assert vector.shape == (1, 32)
+    for strategy in ("mean", "prompteol", "echo"):
+        st = decemb.from_backbone(model, tokenizer, strategy)
+        with pytest.raises(ValueError, match="input 2 is an empty string"):
+            st.encode(["a much longer text than the others", "ok", ""])  # ST sorts batches; the index is ours
+        with pytest.raises(ValueError, match="input 1 is an empty string"):
+            st[0].preprocess(["ok", ""])  # plain sentence-transformers path: the batch's index
+    st = decemb.from_backbone(model, tokenizer, "mean")
+    for bad, message in [
+        (None, "got NoneType"),
+        (3, "got int"),
+        (b"x", "got bytes"),
+        (["a", None], "input 1 is a NoneType"),
+        (["a", ["b"]], "input 1 is a list"),
+        (["a", 2.5], "input 1 is a float"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            st.encode(bad)
+    assert st.encode("one text").shape == (32,)
+    assert st.encode([]).shape == (0,)
 
 
 def test_non_string_input_names_the_index():
