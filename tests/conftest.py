@@ -84,6 +84,10 @@ def tiny_config(arch: str, vocab_size: int):
     raise ValueError(arch)
 
 
+# Tiny models gain nothing from intra-op threads, and oversubscribed threads slow a busy machine a lot.
+if os.environ.get("RUN_SLOW") != "1":
+    torch.set_num_threads(1)
+
 _CACHE: dict[str, tuple] = {}
 
 

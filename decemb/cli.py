@@ -1,0 +1,257 @@
+"""The ``decemb`` command line: ``compare``, ``encode`` and ``strategies``; a thin layer over the library.
+
+Exit status: 0 on success, 2 on a bad config, option or input (one line on stderr naming the key or
+file, with a "did you mean" suggestion for unknown names; no traceback), 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors print one line (plus the usage) and raise instead of exiting the process."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from decemb import __version__
+
+    parser = _Parser(prog="decemb", description="Decoder-only language models as text embedders.")
+    parser.add_argument("--version", action="version", version=f"decemb {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    compare = commands.add_parser(
+        "compare",
+        help="run every model × strategy × layer × task of a YAML config and report the results",
+        description="Run every model × strategy × layer × task of CONFIG; write results.json, results.csv, "
+        "run.json, report.md and a PNG chart per task into the output folder; print the report.",
+    )
+    compare.add_argument("config", metavar="CONFIG", help="comparison config (YAML)")
+    compare.add_argument("--out", metavar="DIR", help="output folder (default: the config's output)")
+    compare.add_argument("--limit", metavar="N", type=_positive_int, help="cap every task at N items")
+    compare.add_argument("--device", help="device for every model, e.g. cpu or cuda (default: cuda if available)")
+    compare.add_argument(
+        "--data-root", metavar="DIR", help="folder that task paths are relative to (overrides $DECEMB_DATA)"
+    )
+    compare.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    compare.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+    encode = commands.add_parser(
+        "encode",
+        help="embed a text file (one text per line), a CSV/TSV column or a JSONL field",
+        description="Embed INPUT (.txt: one text per line; .csv/.tsv with a header, or .jsonl: --column) and "
+        "write OUTPUT (.npy; or .npz with 'embeddings' and, given --id-column, 'ids').",
+    )
+    encode.add_argument("input", metavar="INPUT")
+    encode.add_argument("output", metavar="OUTPUT")
+    encode.add_argument("--model", required=True, help="alias, local folder, .gguf file or Hub id")
+    encode.add_argument("--strategy", default="mean", help="strategy name (default: mean; see 'decemb strategies')")
+    encode.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="strategy option (repeatable; VALUE is parsed as YAML, e.g. pooling=last, append_eos=false)",
+    )
+    encode.add_argument("--kind", choices=["query", "document"], default="query", help="rendering side")
+    encode.add_argument("--column", metavar="NAME", help="text column (CSV/TSV) or key (JSONL)")
+    encode.add_argument("--id-column", metavar="NAME", help="id column/key; ids are saved next to the embeddings")
+    encode.add_argument("--instruction", help="per-call instruction (strategies that take one, e.g. instruct)")
+    encode.add_argument("--layer", type=_int, default=-1, help="hidden layer to pool (default: -1, the last)")
+    encode.add_argument("--max-length", type=_positive_int, default=512, metavar="N")
+    encode.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    encode.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU)")
+    encode.add_argument("--device", help="e.g. cpu or cuda")
+    encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
+    encode.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    strategies = commands.add_parser(
+        "strategies", help="list the strategies and their options", description="List the registered strategies."
+    )
+    strategies.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from decemb.compare import format_report, load_config, run_comparison, write_outputs
+
+    config = load_config(args.config)
+    out = Path(args.out) if args.out else config.output_dir()
+    title = f"decemb comparison: {args.config}"
+
+    def save_partial(results: Any) -> None:
+        write_outputs(results, out, plots=False, report=format_report(results, title=title))
+
+    results = run_comparison(
+        config,
+        data_root=args.data_root,
+        limit=args.limit,
+        device=args.device,
+        cache=False if args.no_cache else None,
+        show_progress=not args.quiet,
+        on_progress=save_partial,
+    )
+    report = format_report(results, title=title)
+    written = write_outputs(results, out, report=report)
+    sys.stdout.write(report)
+    sys.stdout.flush()
+    print(f"decemb: wrote {', '.join(written)} to {out}", file=sys.stderr)
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from decemb.compare.config import ConfigError
+    from decemb.compare.encode import build_checked_strategy, encode_texts, parse_options, read_texts, save_embeddings
+    from decemb.compare.runner import transformers_progress
+    from decemb.forward import resolve_layer
+    from decemb.loading import DTYPES, ModelSourceError, load_backbone
+
+    strategy = build_checked_strategy(args.strategy, parse_options(args.option))
+    if args.instruction is not None and not strategy.takes_instruction:
+        raise ConfigError(f"strategy {strategy.name!r} takes no instruction", key="--instruction")
+    if args.dtype is not None and args.dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {args.dtype!r}; expected one of {', '.join(DTYPES)}", key="--dtype")
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ConfigError("the output must end in .npy or .npz", file=args.output)
+    if args.id_column and suffix != ".npz":
+        raise ConfigError("--id-column saves ids next to the embeddings: use an .npz output", file=args.output)
+    texts, ids = read_texts(args.input, column=args.column, id_column=args.id_column)
+    try:
+        with transformers_progress(not args.quiet):
+            model, tokenizer = load_backbone(args.model, dtype=args.dtype, device=args.device)
+    except ModelSourceError as error:
+        raise ConfigError(str(error), key="--model") from None
+    try:
+        resolve_layer(model, args.layer)
+    except ValueError as error:
+        raise ConfigError(str(error), key="--layer") from None
+    embeddings = encode_texts(
+        model,
+        tokenizer,
+        strategy,
+        texts,
+        kind=args.kind,
+        layer=args.layer,
+        instruction=args.instruction,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        show_progress=not args.quiet,
+    )
+    if args.normalize:
+        embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    save_embeddings(args.output, embeddings.astype(np.float32, copy=False), ids)
+    print(f"decemb: wrote {embeddings.shape[0]} × {embeddings.shape[1]} embeddings to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _format_option(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _choices(strategy: str, option: str) -> str:
+    """`` {mean|last}`` for a Literal-typed option, else nothing."""
+    import typing
+
+    from decemb.strategies import STRATEGIES
+
+    annotation = STRATEGIES.get(strategy).model_fields[option].annotation
+    if typing.get_origin(annotation) is typing.Literal:
+        return " {" + "|".join(str(choice) for choice in typing.get_args(annotation)) + "}"
+    return ""
+
+
+def _strategies(args: argparse.Namespace) -> int:
+    from decemb import describe_strategies
+
+    records = describe_strategies()
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False, default=str))
+        return 0
+    width = max(len(record["name"]) for record in records)
+    for record in records:
+        attention = " [bidirectional]" if record["attention"] != "causal" else ""
+        print(f"{record['name']:<{width}}  {record['summary']}{attention}")
+        options = ", ".join(
+            f"{key}={_format_option(value)}{_choices(record['name'], key)}" for key, value in record["options"].items()
+        )
+        print(f"{'':<{width}}  options: {options or '(none)'}")
+    return 0
+
+
+COMMANDS = {"compare": _compare, "encode": _encode, "strategies": _strategies}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from decemb.attention import UnsupportedArchitectureError
+    from decemb.compare.config import ConfigError
+    from decemb.loading import ModelSourceError
+    from decemb.registry import UnknownNameError
+    from decemb.tasks import TaskDataError
+    from decemb.templates import TemplateError
+
+    return ConfigError, TaskDataError, ModelSourceError, UnknownNameError, UnsupportedArchitectureError, TemplateError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as error:
+        print(error, file=sys.stderr)
+        return USER_ERROR
+    except SystemExit as exit_:  # --help, --version
+        return exit_.code if isinstance(exit_.code, int) else 0
+    try:
+        return COMMANDS[args.command](args)
+    except _user_errors() as error:
+        message = " ".join(str(error).split())
+        print(f"decemb {args.command}: error: {message}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print(f"decemb {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Compare strategies: every model × strategy × layer × task of a YAML config (``decemb compare``).
+
+    from decemb.compare import load_config, run_comparison, write_outputs, format_report
+
+    config = load_config("configs/quickstart.yaml")
+    results = run_comparison(config, limit=50)  # a list of Result, plus .stats and timings
+    print(format_report(results))
+    write_outputs(results, config.output_dir())
+
+See :mod:`decemb.compare.config` for the config format and its path/cache/label semantics.
+"""
+
+from __future__ import annotations
+
+from decemb.compare.config import (
+    ComparisonConfig,
+    ConfigError,
+    ModelConfig,
+    StrategyConfig,
+    default_label,
+    load_config,
+    parse_config,
+)
+from decemb.compare.encode import encode_texts, read_texts, save_embeddings
+from decemb.compare.report import format_report, read_results, task_tables, write_outputs
+from decemb.compare.runner import (
+    Result,
+    Results,
+    default_cache_path,
+    resolve_cache_path,
+    resolve_data_root,
+    run_comparison,
+    task_instruction,
+)
+
+__all__ = [
+    "ComparisonConfig",
+    "ConfigError",
+    "ModelConfig",
+    "Result",
+    "Results",
+    "StrategyConfig",
+    "default_cache_path",
+    "default_label",
+    "encode_texts",
+    "format_report",
+    "load_config",
+    "parse_config",
+    "read_results",
+    "read_texts",
+    "resolve_cache_path",
+    "resolve_data_root",
+    "run_comparison",
+    "save_embeddings",
+    "task_instruction",
+    "task_tables",
+    "write_outputs",
+]

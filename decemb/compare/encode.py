@@ -1,0 +1,169 @@
+"""``decemb encode``'s library side: read texts from a txt / csv / tsv / jsonl file, embed them, save them.
+
+Input formats (by extension):
+
+* ``.txt`` (or any other extension not listed below): one text per line; blank lines are skipped.
+* ``.csv`` / ``.tsv``: a header row; ``column`` names the text column (``id_column`` optionally the ids).
+* ``.jsonl`` / ``.ndjson``: one JSON object per line; ``column`` / ``id_column`` are keys.
+
+Output: ``.npy`` (a float32 array, one row per text) or ``.npz`` (``embeddings`` and, with an
+``id_column``, ``ids``), written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from decemb.compare.config import ConfigError, check_strategy
+from decemb.compare.report import atomic_write
+from decemb.strategies import Kind, Strategy
+
+__all__ = ["TABLE_FORMATS", "build_checked_strategy", "encode_texts", "parse_options", "read_texts", "save_embeddings"]
+
+TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def _format_of(path: Path) -> str:
+    return TABLE_FORMATS.get(path.suffix.lower(), "txt")
+
+
+def read_texts(
+    path: str | os.PathLike[str], *, column: str | None = None, id_column: str | None = None
+) -> tuple[list[str], list[str] | None]:
+    """(texts, ids or ``None``) from a file; problems are ``ConfigError`` naming the file (and line)."""
+    file = Path(path).expanduser()
+    shown = os.fspath(path)
+    if not file.is_file():
+        raise ConfigError("file not found" if not file.exists() else "not a file", file=shown)
+    fmt = _format_of(file)
+    if fmt == "txt":
+        if column is not None or id_column is not None:
+            raise ConfigError(
+                "--column/--id-column need a .csv, .tsv or .jsonl input; a text file holds one text per line",
+                file=shown,
+            )
+        try:
+            lines = file.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"cannot read the file ({error})", file=shown) from None
+        texts = [line for line in lines if line.strip()]
+        if not texts:
+            raise ConfigError("no texts (the file has no non-blank line)", file=shown)
+        return texts, None
+    if column is None:
+        raise ConfigError(f"--column is required for a {file.suffix} input (which column holds the text?)", file=shown)
+    records = _read_records(file, fmt, shown)
+    if not records:
+        raise ConfigError("no rows", file=shown)
+    texts = [_value(record, column, line, shown, "--column") for line, record in records]
+    ids = [_value(record, id_column, line, shown, "--id-column") for line, record in records] if id_column else None
+    return texts, ids
+
+
+def _read_records(file: Path, fmt: str, shown: str) -> list[tuple[int, dict[str, Any]]]:
+    records: list[tuple[int, dict[str, Any]]] = []
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            if fmt == "jsonl":
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as error:
+                        raise ConfigError(f"line {number} is not valid JSON ({error.msg})", file=shown) from None
+                    if not isinstance(record, dict):
+                        raise ConfigError(f"line {number} is not a JSON object", file=shown)
+                    records.append((number, record))
+                return records
+            reader = csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")
+            if not reader.fieldnames:
+                raise ConfigError("empty file (no header row)", file=shown)
+            for record in reader:
+                if any((value or "").strip() for value in record.values() if isinstance(value, str)):
+                    records.append((reader.line_num, record))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ConfigError(f"cannot read the file ({error})", file=shown) from None
+    return records
+
+
+def _value(record: dict[str, Any], key: str, line: int, shown: str, option: str) -> str:
+    if key not in record:
+        known = ", ".join(str(k) for k in record if k is not None)
+        raise ConfigError(f"{option} {key!r}: no such column on line {line} (columns: {known})", file=shown)
+    value = record[key]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigError(f"{option} {key!r}: empty value on line {line}", file=shown)
+    if isinstance(value, dict | list):
+        raise ConfigError(f"{option} {key!r}: line {line} holds a {type(value).__name__}, not text", file=shown)
+    return str(value)
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["pooling=last", "append_eos=false"]`` → ``{"pooling": "last", "append_eos": False}`` (YAML values)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected key=value, got {pair!r}", key="--option")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        options[key.strip()] = raw if value is None else value
+    return options
+
+
+def build_checked_strategy(name: str, options: dict[str, Any]) -> Strategy:
+    """:func:`decemb.strategies.build_strategy` with ``ConfigError`` naming ``--strategy`` / ``--option KEY``."""
+    spec, key, message = check_strategy(name, options)
+    if spec is None:
+        where = "--strategy" if key == "name" else f"--option {key}" if key else "--option"
+        raise ConfigError(message or "invalid strategy", key=where)
+    return spec
+
+
+def encode_texts(
+    model: Any,
+    tokenizer: Any,
+    strategy: Strategy,
+    texts: Sequence[str],
+    *,
+    kind: Kind = "query",
+    layer: int = -1,
+    instruction: str | None = None,
+    max_length: int | None = 512,
+    batch_size: int = 32,
+    show_progress: bool = False,
+) -> np.ndarray:
+    """Embed ``texts`` with one strategy through the shared-forward engine (float32, one row per text)."""
+    from decemb.engine import EmbeddingJob, Engine
+
+    engine = Engine(model, tokenizer, max_length=max_length, batch_size=batch_size, show_progress=show_progress)
+    job = EmbeddingJob(strategy=strategy, kind=kind, texts=list(texts), layer=layer, instruction=instruction)
+    return engine.embed([job])[0]
+
+
+def save_embeddings(path: str | os.PathLike[str], embeddings: np.ndarray, ids: Sequence[str] | None = None) -> Path:
+    """``.npy`` (the array) or ``.npz`` (``embeddings`` and optional ``ids``), atomically."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix == ".npy":
+        if ids is not None:
+            raise ConfigError("ids need an .npz output (.npy holds one array)", file=os.fspath(path))
+        return atomic_write(target, lambda handle: np.save(handle, embeddings), binary=True)
+    if suffix == ".npz":
+        arrays: dict[str, np.ndarray] = {"embeddings": embeddings}
+        if ids is not None:
+            arrays["ids"] = np.asarray(list(ids), dtype=str)
+        return atomic_write(target, lambda handle: np.savez(handle, **arrays), binary=True)
+    raise ConfigError("the output must end in .npy or .npz", file=os.fspath(path))
