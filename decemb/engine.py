@@ -138,7 +138,7 @@ class Engine:
         digest.update(np.packbits(np.asarray(rendered.pool_mask, dtype=bool)).tobytes())
         return digest.hexdigest()
 
-    def embed(self, jobs: Sequence[EmbeddingJob]) -> list[np.ndarray]:
+    def embed(self, jobs: Sequence[EmbeddingJob], desc: str = "Encoding") -> list[np.ndarray]:
         width = int(self.model.config.get_text_config().hidden_size)
         results = [np.zeros((len(job.texts), width), dtype=np.float32) for job in jobs]
         sequences: dict[tuple[str, tuple[int, ...]], _Sequence] = {}
@@ -159,15 +159,17 @@ class Engine:
         self.stats.cache_hits += sum(c.key in cached for c in consumers)
         self.stats.cache_misses += sum(c.key not in cached for c in consumers)
         pending = [s for s in sequences.values() if any(c.key not in cached for c in s.consumers)]
-        self._run(pending, cached, results)
+        self._run(pending, cached, results, desc)
         return results
 
-    def _run(self, pending: list[_Sequence], cached: dict[str, np.ndarray], results: list[np.ndarray]) -> None:
+    def _run(
+        self, pending: list[_Sequence], cached: dict[str, np.ndarray], results: list[np.ndarray], desc: str
+    ) -> None:
         by_attention: dict[str, list[_Sequence]] = defaultdict(list)
         for sequence in pending:
             by_attention[sequence.attention].append(sequence)
         total = sum(len(s.rendered) for s in pending)
-        with tqdm(total=total, desc="Encoding", unit="tok", disable=not self.show_progress) as bar:
+        with tqdm(total=total, desc=desc, unit="tok", disable=not self.show_progress) as bar:
             for attention, group in by_attention.items():
                 plan = batches([len(s.rendered) for s in group], self.batch_size, self.max_batch_tokens)
                 for indices in plan:

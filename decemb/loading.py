@@ -70,9 +70,11 @@ def resolve_source(source: str | os.PathLike[str]) -> ResolvedSource:
     if "/" not in text:
         from decemb.registry import UnknownNameError
 
+        known = UnknownNameError("model alias", text, MODEL_ALIASES.names())
+        hint = f"Did you mean {known.suggestions[0]!r}? " if known.suggestions else ""
         raise ModelSourceError(
-            f"model source {text!r} is neither a file, a folder, a Hub id (owner/name) nor a built-in alias. "
-            + str(UnknownNameError("model alias", text, MODEL_ALIASES.names()))
+            f"model source {text!r} is not a file, a folder, a Hub id (owner/name) or a built-in alias. "
+            f"{hint}Aliases: {', '.join(MODEL_ALIASES.names())}."
         )
     return ResolvedSource("hub", text)
 

@@ -14,7 +14,6 @@ import dataclasses
 import gc
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -353,10 +352,8 @@ def _run(
             for t, task in enumerate(tasks):
                 plan = _plan(task, strategies, layers)
                 _check_renderings(plan, tokenizer, model_config.max_length, labels, name, m)
-                if show_progress:
-                    tqdm.write(f"Encoding {task.name} with {name}: {len(plan.jobs)} jobs", file=sys.stderr)
                 start = time.perf_counter()
-                arrays = engine.embed(plan.jobs)
+                arrays = engine.embed(plan.jobs, desc=f"Encoding {task.name} with {name} ({len(plan.jobs)} jobs)")
                 encode_seconds = time.perf_counter() - start
                 results.encode_seconds[(name, task.name)] = encode_seconds
                 pairs = [(s, layer) for s in range(len(strategies)) for layer in layers]
