@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from decemb.strategies.base import Kind, Strategy, register
-from decemb.strategies.classical import PLAIN
-from decemb.templates import Template
+from decemb.strategies.base import register
+from decemb.strategies.classical import PlainTextStrategy
 
 
 @register
-class SGPTStrategy(Strategy):
+class SGPTStrategy(PlainTextStrategy):
     name = "sgpt"
     summary = "Position-weighted mean (weight i / sum i, counted from the first text token)."
     reference = "Muennighoff 2022, SGPT: GPT Sentence Embeddings for Semantic Search, arXiv:2202.08904"
-
-    def template_for(self, kind: Kind) -> Template:
-        return PLAIN
-
-    @property
-    def pooling_name(self) -> str:
-        return "weighted_mean"
+    fixed_pooling = "weighted_mean"
