@@ -92,3 +92,16 @@ def test_uncached_hub_id_fails_fast_offline(monkeypatch):
     monkeypatch.setattr("decemb.loading._hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ModelSourceError, match="cannot be reached"):
         decemb.load("someone/not-a-cached-model")
+
+
+@pytest.mark.slow
+def test_multi_process_pool_encodes_like_one_process(tiny_folder):
+    """sentence-transformers' multi-process pool (one worker per device) works with decemb models."""
+    model = decemb.load(tiny_folder, "echo")
+    texts = [f"text number {i} about cats" for i in range(40)]
+    pool = model.start_multi_process_pool(["cpu", "cpu"])
+    try:
+        pooled = model.encode(texts, pool=pool, chunk_size=10)
+    finally:
+        model.stop_multi_process_pool(pool)
+    np.testing.assert_allclose(pooled, model.encode(texts), atol=1e-5, rtol=0)
