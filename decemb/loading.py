@@ -8,6 +8,7 @@ sha256, so later loads are fast.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -92,9 +93,27 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def gguf_digest(gguf: Path) -> str:
+    """The file's sha256, remembered per (path, size, mtime) so that a warm load does not re-read it."""
+    stat = gguf.stat()
+    memo = cache_root() / "gguf" / "digests.json"
+    key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key not in known:
+        known[key] = sha256_file(gguf)
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        staging = memo.with_name(f".digests-{os.getpid()}.json")
+        staging.write_text(json.dumps(known, indent=1))
+        os.replace(staging, memo)
+    return known[key]
+
+
 def dequantized_gguf(gguf: Path) -> Path:
     """Folder with the GGUF's dequantized base model and tokenizer, created once (atomically)."""
-    target = cache_root() / "gguf" / sha256_file(gguf)
+    target = cache_root() / "gguf" / gguf_digest(gguf)
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target
     logger.info("Dequantizing %s once into %s", gguf, target)

