@@ -105,3 +105,17 @@ def test_multi_process_pool_encodes_like_one_process(tiny_folder):
     finally:
         model.stop_multi_process_pool(pool)
     np.testing.assert_allclose(pooled, model.encode(texts), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("strategy", ["mean", "echo", "llm2vec", "instruct"])
+def test_eager_attention_and_bf16_follow_the_same_code_path(tiny_folder, strategy):
+    """Masks are built by transformers for each attention implementation; dtype is only a load option."""
+    reference = decemb.load(tiny_folder, strategy, attn_implementation="sdpa").encode(TEXTS)
+    eager = decemb.load(tiny_folder, strategy, attn_implementation="eager").encode(TEXTS)
+    np.testing.assert_allclose(eager, reference, atol=1e-5, rtol=0)
+    half = decemb.load(tiny_folder, strategy, dtype="bfloat16")
+    assert half[0].auto_model.dtype == torch.bfloat16
+    vectors = half.encode(TEXTS)
+    assert vectors.dtype == np.float32  # pooled in float32
+    cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
+    assert cosine.min() > 0.99
