@@ -60,6 +60,7 @@ class _Consumer:
 class _Sequence:
     attention: str
     rendered: Rendered
+    prefix: tuple[int, ...]  # the template's fixed opening ids: sequences sharing it share a KV prefix
     consumers: list[_Consumer] = field(default_factory=list)
 
 
@@ -146,11 +147,15 @@ class Engine:
         for j, job in enumerate(jobs):
             attention, pooling = job.strategy.attention, job.strategy.pooling_name
             layer = resolve_layer(self.model, job.layer)
-            for row, rendered in enumerate(self.renderer(job).render(list(job.texts))):
+            renderer = self.renderer(job)
+            prefix = tuple(renderer.static_prefix)
+            for row, rendered in enumerate(renderer.render(list(job.texts))):
                 key = self._key(attention, layer, pooling, rendered)
                 consumer = _Consumer(j, row, layer, pooling, rendered.pool_mask, key)
                 consumers.append(consumer)
-                sequence = sequences.setdefault((attention, tuple(rendered.input_ids)), _Sequence(attention, rendered))
+                sequence = sequences.setdefault(
+                    (attention, tuple(rendered.input_ids)), _Sequence(attention, rendered, prefix)
+                )
                 sequence.consumers.append(consumer)
         cached = self.cache.get_many(c.key for c in consumers) if self.cache is not None else {}
         for consumer in consumers:
@@ -165,12 +170,14 @@ class Engine:
     def _run(
         self, pending: list[_Sequence], cached: dict[str, np.ndarray], results: list[np.ndarray], desc: str
     ) -> None:
-        by_attention: dict[str, list[_Sequence]] = defaultdict(list)
+        # Batches never mix attention modes, and keep one template's inputs together (longest first
+        # within it), so that their shared opening is computed once by the prefix KV cache.
+        by_attention: dict[tuple[str, tuple[int, ...]], list[_Sequence]] = defaultdict(list)
         for sequence in pending:
-            by_attention[sequence.attention].append(sequence)
+            by_attention[(sequence.attention, sequence.prefix)].append(sequence)
         total = sum(len(s.rendered) for s in pending)
         with tqdm(total=total, desc=desc, unit="tok", disable=not self.show_progress) as bar:
-            for attention, group in by_attention.items():
+            for (attention, _), group in by_attention.items():
                 plan = batches([len(s.rendered) for s in group], self.batch_size, self.max_batch_tokens)
                 for indices in plan:
                     self._run_batch([group[i] for i in indices], attention, cached, results)

@@ -137,6 +137,16 @@ class Renderer:
         return segments
 
     @cached_property
+    def static_prefix(self) -> list[int]:
+        """The ids every rendering starts with: special prefix and the template before the first text."""
+        ids = list(self.prefix)
+        for segment in self.segments:
+            if segment.ids is None:
+                break
+            ids.extend(segment.ids)
+        return ids
+
+    @cached_property
     def fixed_length(self) -> int:
         fixed = sum(len(s.ids) for s in self.segments if s.ids is not None)
         return len(self.prefix) + fixed + len(self.suffix)

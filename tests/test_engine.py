@@ -91,3 +91,17 @@ def test_token_budget_batches():
         assert max(lengths[i] for i in batch) * len(batch) <= 100 or len(batch) == 1
     assert plan[0] == [1, 3]  # longest first, two of ~50 tokens fill the budget
     assert batches(lengths, batch_size=2, max_batch_tokens=None) == [[1, 3], [5, 2], [0, 4]]
+
+
+def test_batches_keep_one_template_together_for_the_prefix_cache():
+    model, tokenizer = tiny_backbone("llama")
+    seen: list[int] = []
+    handle = model.get_input_embeddings().register_forward_hook(lambda m, a, out: seen.append(out.shape[1]))
+    try:
+        engine = Engine(model, tokenizer, batch_size=64)
+        jobs = [EmbeddingJob(build_strategy(name), "query", TEXTS) for name in ("echo", "prompteol")]
+        engine.embed(jobs)
+    finally:
+        handle.remove()
+    assert engine.stats.forward_passes == 2, "one batch per template, not one mixed batch"
+    assert len(seen) == 4, "each batch runs its shared opening once (prefix), then the rest"
