@@ -65,6 +65,26 @@ def glues_leading_space(tokenizer: PreTrainedTokenizerBase) -> bool:
     return joint == head + tail and tail != encode("world")
 
 
+def check_text(index: int, value: object) -> None:
+    """Raise a ``TypeError``/``ValueError`` naming ``index`` unless ``value`` is a non-empty, encodable str.
+
+    A str holding a lone surrogate (e.g. from a JSON ``"\\ud800"`` escape) is not Unicode text: no
+    tokenizer can read it, so it is refused here rather than deep inside the tokenizer.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"input {index} is a {type(value).__name__}, expected a str")
+    if value == "":
+        raise ValueError(f"input {index} is an empty string: there is nothing to embed")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(
+                f"input {index} is not valid Unicode text: {value[error.start]!r} at position {error.start} "
+                "is a lone surrogate, which no tokenizer can read"
+            ) from None
+
+
 def _special_id(tokenizer: PreTrainedTokenizerBase, name: str) -> int:
     token_id = getattr(tokenizer, f"{name}_token_id", None)
     if token_id is None:
@@ -160,10 +180,7 @@ class Renderer:
 
     def render(self, texts: Sequence[str]) -> list[Rendered]:
         for index, value in enumerate(texts):
-            if not isinstance(value, str):
-                raise TypeError(f"input {index} is a {type(value).__name__}, expected a str")
-            if value == "":
-                raise ValueError(f"input {index} is an empty string: there is nothing to embed")
+            check_text(index, value)
         if self.preprocess is not None:
             texts = [self.preprocess(value) for value in texts]
         leads = {segment.lead for segment in self.segments if segment.ids is None}

@@ -147,11 +147,15 @@ def _join_loc(loc: Any) -> str:
     return path
 
 
-def check_strategy(name: Any, options: dict[str, Any]) -> tuple[Strategy | None, str | None, str | None]:
+def check_strategy(
+    name: Any, options: dict[str, Any], entry_keys: tuple[str, ...] = ()
+) -> tuple[Strategy | None, str | None, str | None]:
     """Build a strategy through :func:`build_strategy`; on failure return ``(None, subkey, message)``.
 
     ``subkey`` is ``"name"`` for an unknown strategy (message with did-you-mean), the option's key for a
-    bad option, or ``None`` when the error is not about one key.
+    bad option, or ``None`` when the error is not about one key. ``entry_keys``: keys that sit next to
+    the options where they were written (a config entry's ``name``/``label``), also offered as
+    did-you-mean suggestions for an unknown option.
     """
     try:
         cls = STRATEGIES.get(name)
@@ -168,7 +172,7 @@ def check_strategy(name: Any, options: dict[str, Any]) -> tuple[Strategy | None,
         key = _join_loc(first["loc"])
         if first["type"] == "extra_forbidden":
             known = list(cls.model_fields)
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+            close = difflib.get_close_matches(key, known + list(entry_keys), n=1, cutoff=0.5)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known options: {', '.join(known) or 'none'})"
             return None, key, f"unknown option for strategy {name!r}{hint}"
         return None, key or None, f"strategy {name!r}: {_pydantic_message(first)}"
@@ -207,7 +211,7 @@ class StrategyConfig(BaseModel):
     def spec(self) -> Strategy:
         """The built strategy (raises ``ConfigError`` if the name or options are invalid)."""
         if self._spec is None:
-            spec, key, message = check_strategy(self.name, self.options)
+            spec, key, message = check_strategy(self.name, self.options, entry_keys=("name", "label"))
             if spec is None:
                 raise ConfigError(message or "invalid strategy", key=key)
             self._spec = spec
@@ -373,10 +377,25 @@ def _walk(loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]]]:
     return path, parent
 
 
+def _typo_behind(errors: list[Any]) -> Any:
+    """When the first error is a missing key and a sibling unknown key is a near miss of it (``modles``
+    for ``models``), that unknown key: the typo is the cause and the one to report."""
+    first = errors[0]
+    if first["type"] != "missing":
+        return None
+    parent, wanted = tuple(first["loc"][:-1]), str(first["loc"][-1])
+    for other in errors[1:]:
+        loc = tuple(other["loc"])
+        near = difflib.get_close_matches(str(loc[-1]), [wanted], n=1, cutoff=0.5)
+        if other["type"] == "extra_forbidden" and loc[:-1] == parent and near:
+            return other
+    return None
+
+
 def format_validation_error(error: ValidationError) -> tuple[str | None, str]:
     """``(key path, message)`` for the first error of a config ``ValidationError`` (plus a count of others)."""
     errors = error.errors()
-    first = errors[0]
+    first = _typo_behind(errors) or errors[0]
     key, parent = _walk(tuple(first["loc"]))
     kind = first["type"]
     if kind == "decemb_config":

@@ -1,7 +1,9 @@
 """Report writers: ``results.json``, ``results.csv``, ``run.json``, ``report.md`` and a PNG bar chart per task.
 
 Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an
-interrupted run leaves either the previous version of a file or the new one, never half of one.
+interrupted run leaves either the previous version of a file or the new one, never half of one; and
+SIGINT/SIGTERM are held while a set of files is written (:func:`signals_deferred`), so the set is all old
+or all new, never a new ``results.json`` next to an old ``report.md``, and no temporary file is left.
 The markdown report is exactly what ``decemb compare`` prints.
 """
 
@@ -14,8 +16,10 @@ import json
 import math
 import os
 import re
+import signal
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +33,7 @@ __all__ = [
     "format_report",
     "plot_task",
     "read_results",
+    "signals_deferred",
     "task_tables",
     "write_outputs",
 ]
@@ -53,8 +58,44 @@ CSV_FIELDS = [
 # -- atomic files --------------------------------------------------------------------------------
 
 
+_HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+_holding = threading.local()
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them (with their usual handlers).
+
+    A Ctrl-C or ``kill`` that lands while a set of files is being written then takes effect once the
+    whole set is written. Nests; outside the main thread (where handlers cannot be set) it does nothing.
+    """
+    if getattr(_holding, "active", False) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous: dict[int, Any] = {}
+    for number in _HELD_SIGNALS:
+        with contextlib.suppress(ValueError, OSError):
+            previous[number] = signal.signal(number, lambda signum, frame: pending.append(signum))
+    _holding.active = True
+    try:
+        yield
+    finally:
+        _holding.active = False
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in dict.fromkeys(pending):
+            signal.raise_signal(number)
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
-    """Write ``path`` through ``write(handle)`` into a temporary file next to it, then ``os.replace`` it."""
+    """Write ``path`` through ``write(handle)`` into a temporary file next to it, then ``os.replace`` it
+    (signals held meanwhile, so an interrupt never leaves the temporary file behind)."""
+    with signals_deferred():
+        return _atomic_write(path, write, binary=binary)
+
+
+def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -255,8 +296,14 @@ def write_outputs(
     results: Sequence[Result], out_dir: str | os.PathLike[str], *, plots: bool = True, report: str | None = None
 ) -> dict[str, Path]:
     """Write ``results.json``, ``results.csv``, ``run.json`` (when ``results`` is a :class:`Results`),
-    ``<task>.png`` per task and ``report.md`` (``report``, default :func:`format_report`) into ``out_dir``."""
-    folder = Path(out_dir)
+    ``<task>.png`` per task and ``report.md`` (``report``, default :func:`format_report`) into ``out_dir``.
+
+    Signals are held until every file is written, so an interrupt never leaves a mixed set."""
+    with signals_deferred():
+        return _write_outputs(results, Path(out_dir), plots=plots, report=report)
+
+
+def _write_outputs(results: Sequence[Result], folder: Path, *, plots: bool, report: str | None) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     records = [result.to_dict() for result in results]

@@ -14,6 +14,7 @@ import dataclasses
 import gc
 import math
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -232,7 +233,37 @@ def _load_tasks(config: ComparisonConfig, root: Path, show_progress: bool) -> li
             tasks.append(load_task(task_config, root))
         except TaskDataError as error:
             raise ConfigError(str(error), key=f"tasks[{index}]") from None
+        except UnicodeDecodeError as error:  # the readers open files as UTF-8 and do not catch this
+            files = [getattr(task_config, key, None) for key in ("path", "train", "test")]
+            shown = ", ".join(repr(f) for f in files if f)
+            raise ConfigError(
+                f"task {task_config.name!r}: its data ({shown}) is not UTF-8 text ({error.reason} at byte "
+                f"{error.start}); re-save it as UTF-8",
+                key=f"tasks[{index}]",
+            ) from None
+        except OSError as error:  # e.g. permission denied; the message names the file
+            raise ConfigError(
+                f"task {task_config.name!r}: cannot read its data ({error})", key=f"tasks[{index}]"
+            ) from None
+        _check_texts(tasks[-1], index)
     return tasks
+
+
+def _check_texts(task: Task, index: int) -> None:
+    """Refuse, before any model loads, a text that no tokenizer can read (e.g. a lone surrogate from a
+    JSON ``"\\ud800"`` escape), naming the task, the side and the text."""
+    from decemb.rendering import check_text
+
+    for key, request in task.requests().items():
+        for row, text in enumerate(request.texts):
+            try:
+                check_text(row, text)
+            except (TypeError, ValueError) as error:
+                shown = text[:40] if isinstance(text, str) else text
+                raise ConfigError(
+                    f"task {task.name!r}: text {row} of {key!r} ({shown!r}) {str(error).removeprefix(f'input {row} ')}",
+                    key=f"tasks[{index}]",
+                ) from None
 
 
 def run_comparison(
@@ -304,7 +335,10 @@ def _run(
     results = Results()
     results.config = config
     results.cache_path = resolve_cache_path(config, cache)
-    store = EmbeddingCache(results.cache_path) if results.cache_path is not None else None
+    try:
+        store = EmbeddingCache(results.cache_path) if results.cache_path is not None else None
+    except ValueError as error:  # not a SQLite file, or a damaged one: the message names the file
+        raise ConfigError(f"{error}, or run with --no-cache", key="cache") from None
     try:
         for m, model_config in enumerate(config.models):
             name = model_config.name
@@ -386,6 +420,11 @@ def _run(
                     on_progress(results)
             del engine, model, tokenizer
             _release_memory()
+    except sqlite3.DatabaseError as error:  # a cache damaged past its header, found when read or written
+        raise ConfigError(
+            f"embedding cache {results.cache_path} is damaged ({error}); delete it, or run with --no-cache",
+            key="cache",
+        ) from None
     finally:
         if store is not None:
             store.close()

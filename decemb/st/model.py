@@ -6,9 +6,12 @@ from typing import Any
 
 from sentence_transformers import SentenceTransformer
 
+from decemb.rendering import check_text
+
 
 def validate_texts(inputs: Any) -> None:
-    """A str, or a list/tuple of non-empty str; anything else is an error naming the offending index."""
+    """A str, or a list/tuple of non-empty str; anything else is an error naming the offending index
+    (see :func:`decemb.rendering.check_text`)."""
     if isinstance(inputs, str):
         items: list[Any] = [inputs]
     elif isinstance(inputs, (list, tuple)):
@@ -16,10 +19,7 @@ def validate_texts(inputs: Any) -> None:
     else:
         raise TypeError(f"expected a str or a list of str, got {type(inputs).__name__}")
     for index, item in enumerate(items):
-        if not isinstance(item, str):
-            raise TypeError(f"input {index} is a {type(item).__name__}, expected a str")
-        if item == "":
-            raise ValueError(f"input {index} is an empty string: there is nothing to embed")
+        check_text(index, item)
 
 
 class DecembModel(SentenceTransformer):
