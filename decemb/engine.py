@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.cache import EmbeddingCache
-from decemb.forward import collate, hidden_states_splitting, resolve_layer
+from decemb.forward import capped_max_length, collate, hidden_states_splitting, resolve_layer
 from decemb.pooling import pool
 from decemb.rendering import Rendered, Renderer
 from decemb.strategies import Kind, Strategy
@@ -110,7 +110,8 @@ class Engine:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model, self.tokenizer = model, tokenizer
-        self.max_length, self.batch_size, self.max_batch_tokens = max_length, batch_size, max_batch_tokens
+        self.max_length = capped_max_length(model, max_length)
+        self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
         # Vectors do not depend on the side (positions count from the first real token); right padding
         # lets rows that start alike share a prefix KV cache, so it is the default whatever the tokenizer says.
         self.padding_side = padding_side or "right"
@@ -188,8 +189,13 @@ class Engine:
         self, batch: list[_Sequence], attention: str, cached: dict[str, np.ndarray], results: list[np.ndarray]
     ) -> None:
         features = collate([s.rendered for s in batch], self._pad_id(), self.padding_side)
-        needed = [(b, c) for b, s in enumerate(batch) for c in s.consumers if c.key not in cached]
-        layers = sorted({c.layer for _, c in needed})
+        # One pooled vector per distinct key: a text repeated across jobs or rows is pooled once.
+        needed: dict[str, tuple[int, _Consumer]] = {}
+        for b, sequence in enumerate(batch):
+            for consumer in sequence.consumers:
+                if consumer.key not in cached:
+                    needed.setdefault(consumer.key, (b, consumer))
+        layers = sorted({c.layer for _, c in needed.values()})
         states = hidden_states_splitting(
             self.model, features["input_ids"], features["attention_mask"], attention, layers
         )
@@ -198,7 +204,7 @@ class Engine:
         self.stats.tokens_run += int(features["input_ids"].numel())
         fresh: dict[str, np.ndarray] = {}
         groups: dict[tuple[int, str], list[tuple[int, _Consumer]]] = defaultdict(list)
-        for b, consumer in needed:
+        for b, consumer in needed.values():
             groups[(consumer.layer, consumer.pooling)].append((b, consumer))
         length = features["input_ids"].shape[1]
         for (layer, pooling), members in groups.items():
@@ -211,8 +217,11 @@ class Engine:
             hidden = states[layer].index_select(0, rows.to(states[layer].device))
             vectors = pool(pooling, hidden, masks.to(hidden.device)).cpu().numpy()
             for (_, consumer), vector in zip(members, vectors):
-                results[consumer.job][consumer.row] = vector
                 fresh[consumer.key] = vector
+        for sequence in batch:
+            for consumer in sequence.consumers:
+                if consumer.key in fresh:
+                    results[consumer.job][consumer.row] = fresh[consumer.key]
         if self.cache is not None and fresh:
             self.cache.put_many(fresh)
 

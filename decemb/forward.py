@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Literal
 
@@ -10,6 +11,8 @@ from transformers import Cache, DynamicCache, PreTrainedModel
 
 from decemb.attention import attention_kwargs
 from decemb.rendering import Rendered
+
+logger = logging.getLogger(__name__)
 
 PaddingSide = Literal["left", "right"]
 
@@ -188,3 +191,13 @@ def hidden_states_splitting(
         for rows in (slice(0, half), slice(half, None))
     ]
     return {layer: torch.cat([part[layer] for part in parts], dim=0) for layer in parts[0]}
+
+
+def capped_max_length(model: PreTrainedModel, max_length: int | None) -> int | None:
+    """``max_length``, capped at the model's table of learned absolute positions (GPT-2's ``n_positions``):
+    past it such a model cannot run at all. Rotary models have no hard limit and are left as asked."""
+    table = getattr(model.config.get_text_config(), "n_positions", None)
+    if table is None or (max_length is not None and max_length <= table):
+        return max_length
+    logger.warning("max_length=%s is capped at the model's %d learned positions", max_length, table)
+    return int(table)

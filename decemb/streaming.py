@@ -1,8 +1,8 @@
 """Streaming encode: embed a large text list chunk by chunk straight into a ``.npy`` file on disk.
 
 Memory stays flat whatever the number of texts: only one chunk of inputs and vectors is held at a
-time, and the output is a memory-mapped array. The file is written under a temporary name and renamed
-when complete, so an interrupted run never leaves a half-written ``.npy`` behind.
+time, and each chunk is appended to the file as soon as it is embedded. The file is written under a
+temporary name and renamed when complete, so an interrupted run never leaves a half-written ``.npy`` behind.
 """
 
 from __future__ import annotations
@@ -58,21 +58,22 @@ def encode_to_npy(
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    output = None
     try:
-        with tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress) as bar:
+        with (
+            partial.open("wb") as handle,
+            tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress) as bar,
+        ):
             for start in range(0, len(texts), chunk_size):
                 chunk = list(texts[start : start + chunk_size])
                 vectors = _embed_chunk(encoder, chunk, kind, strategy, layer, instruction, batch_size)
-                if output is None:
-                    shape = (len(texts), vectors.shape[1])
-                    output = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
-                output[start : start + len(chunk)] = vectors
+                if start == 0:  # the header needs the width, known once the first chunk is embedded
+                    header = {"descr": "<f4", "fortran_order": False, "shape": (len(texts), vectors.shape[1])}
+                    np.lib.format.write_array_header_2_0(handle, header)
+                # Plain sequential writes: written pages do not stay in this process's memory (a memmap's do).
+                handle.write(np.ascontiguousarray(vectors, dtype="<f4").tobytes())
                 bar.update(len(chunk))
-        if output is None:
+        if not texts:
             raise ValueError("no texts to encode")
-        output.flush()
-        del output
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

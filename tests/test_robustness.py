@@ -217,20 +217,15 @@ def test_a_100k_character_text_is_cut_to_max_length_keeping_the_template(name: s
         assert "The rewritten sentence:" in explained
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="known defect: max_length (512) above a learned position table (GPT-2 n_positions, 256 here) "
-    "fails inside the position embedding with an IndexError; decemb.st.embedder/engine should refuse or clamp",
-)
-def test_max_length_beyond_learned_positions_is_refused_or_clamped() -> None:
-    try:
-        model = decemb.from_backbone(*tiny_backbone("gpt2"), "mean")
-        vectors = model.encode([LONG_TEXT])
-    except ValueError as error:
-        assert "position" in str(error)
-    else:
-        assert np.isfinite(vectors).all()
+def test_max_length_beyond_learned_positions_is_capped() -> None:
+    """GPT-2's learned position table (256 in the tiny model) caps max_length (512 by default, or None)."""
+    for max_length in (512, None):
+        model = decemb.from_backbone(*tiny_backbone("gpt2"), "echo", max_length=max_length)
+        assert model[0].max_length == 256
+        features = model[0].preprocess([LONG_TEXT])
+        assert 250 < features["input_ids"].shape[1] <= 256  # two equal echo copies may leave one slot free
+        assert np.isfinite(model.encode([LONG_TEXT])).all()
+    assert decemb.from_backbone(*tiny_backbone("llama"), "mean", max_length=None)[0].max_length is None
 
 
 @pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)

@@ -119,3 +119,28 @@ def test_eager_attention_and_bf16_follow_the_same_code_path(tiny_folder, strateg
     assert vectors.dtype == np.float32  # pooled in float32
     cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosine.min() > 0.99
+
+
+def test_encode_batches_are_sorted_by_token_count(tiny_folder):
+    model = decemb.load(tiny_folder, "mean")
+    tokenizer = model.tokenizer
+    texts = [
+        "The cat sat on the mat.",
+        "zqxjzqxjzqxjzqxjzqxjzqxj",
+        "Hi",
+        "A man is playing a guitar in the park.",
+        "qqq",
+    ]
+    seen: list[list[int]] = []
+    original = model[0].preprocess
+
+    def spy(inputs, *args, **kwargs):
+        seen.append([len(tokenizer(x, add_special_tokens=False)["input_ids"]) for x in inputs])
+        return original(inputs, *args, **kwargs)
+
+    model[0].preprocess = spy
+    vectors = model.encode(texts, batch_size=2)
+    flat = [n for batch in seen for n in batch]
+    assert flat == sorted(flat, reverse=True), "longest (in tokens) first, so batches hold similar lengths"
+    del model[0].preprocess
+    np.testing.assert_allclose(vectors, model.encode(texts, batch_size=8), atol=1e-5, rtol=0)

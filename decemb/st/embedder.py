@@ -11,7 +11,7 @@ from sentence_transformers.base.modules import InputModule
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.attention import check_bidirectional_support
-from decemb.forward import collate, hidden_states_splitting, resolve_layer
+from decemb.forward import capped_max_length, collate, hidden_states_splitting, resolve_layer
 from decemb.rendering import Renderer
 from decemb.strategies import Kind, Strategy, build_strategy
 
@@ -47,7 +47,7 @@ class DecembEmbedder(InputModule):
         resolve_layer(model, layer)
         if max_length is not None and max_length < 1:
             raise ValueError(f"max_length must be a positive integer or None, got {max_length}")
-        self.max_length = max_length
+        self.max_length = capped_max_length(model, max_length)
         self.layer = layer
         # Vectors do not depend on the side (positions count from the first real token); right padding
         # lets rows that start alike share a prefix KV cache, so it is the default whatever the tokenizer says.
