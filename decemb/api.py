@@ -63,6 +63,7 @@ def from_backbone(
     padding_side: str | None = None,
     add_special_tokens: bool = True,
     normalize: bool = False,
+    deterministic: bool = False,
     **strategy_options: Any,
 ) -> SentenceTransformer:
     """Wrap an already loaded base model and tokenizer (shared, not copied) with a strategy."""
@@ -77,6 +78,7 @@ def from_backbone(
         layer=layer,
         padding_side=padding_side,
         add_special_tokens=add_special_tokens,
+        deterministic=deterministic,
     )
     modules: list[torch.nn.Module] = [embedder, DecembPooling(spec.pooling_name, embedder.get_embedding_dimension())]
     if normalize:
@@ -94,6 +96,7 @@ def load(
     padding_side: str | None = None,
     add_special_tokens: bool = True,
     normalize: bool = False,
+    deterministic: bool = False,
     dtype: str | torch.dtype | None = None,
     device: str | torch.device | None = None,
     device_map: Any = None,
@@ -108,7 +111,8 @@ def load(
     (``smollm2-135m``, ``gemma3-270m``). Extra keywords are the strategy's options, e.g.
     ``load("smollm2-135m", "echo", pooling="last")``; they are validated before the model loads.
     A folder saved by a decemb model's ``save`` reloads as saved when no strategy is given (the
-    default strategy for any other source is ``mean``).
+    default strategy for any other source is ``mean``). ``deterministic=True`` makes every vector
+    bit-identical whatever batch it is computed in (see :func:`decemb.forward.hidden_states_batch_independent`).
     """
     if strategy is None and not strategy_options and is_saved_model(source):
         model_kwargs = {
@@ -142,6 +146,7 @@ def load(
         padding_side=padding_side,
         add_special_tokens=add_special_tokens,
         normalize=normalize,
+        deterministic=deterministic,
     )
 
 

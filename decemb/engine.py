@@ -20,7 +20,13 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.cache import EmbeddingCache
-from decemb.forward import capped_max_length, collate, hidden_states_splitting, resolve_layer
+from decemb.forward import (
+    capped_max_length,
+    collate,
+    hidden_states_batch_independent,
+    hidden_states_splitting,
+    resolve_layer,
+)
 from decemb.pooling import pool
 from decemb.rendering import Rendered, Renderer
 from decemb.strategies import Kind, Strategy
@@ -106,6 +112,7 @@ class Engine:
         cache: EmbeddingCache | None = None,
         model_fingerprint: str | None = None,
         show_progress: bool = False,
+        deterministic: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -119,6 +126,9 @@ class Engine:
         self.cache = cache
         self.model_fingerprint = model_fingerprint or (fingerprint(model) if cache is not None else "")
         self.show_progress = show_progress
+        if deterministic and self.padding_side != "right":
+            raise ValueError("deterministic=True needs padding_side='right'")
+        self.deterministic = deterministic
         self.stats = EngineStats()
         self._renderers: dict[tuple[str, Kind, str | None], Renderer] = {}
 
@@ -196,9 +206,8 @@ class Engine:
                 if consumer.key not in cached:
                     needed.setdefault(consumer.key, (b, consumer))
         layers = sorted({c.layer for _, c in needed.values()})
-        states = hidden_states_splitting(
-            self.model, features["input_ids"], features["attention_mask"], attention, layers
-        )
+        run = hidden_states_batch_independent if self.deterministic else hidden_states_splitting
+        states = run(self.model, features["input_ids"], features["attention_mask"], attention, layers)
         self.stats.forward_passes += 1
         self.stats.sequences_run += len(batch)
         self.stats.tokens_run += int(features["input_ids"].numel())

@@ -201,3 +201,39 @@ def capped_max_length(model: PreTrainedModel, max_length: int | None) -> int | N
         return max_length
     logger.warning("max_length=%s is capped at the model's %d learned positions", max_length, table)
     return int(table)
+
+
+def hidden_states_batch_independent(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    attention: str,
+    layers: Sequence[int] = (-1,),
+    bucket: int = 8,
+) -> dict[int, torch.Tensor]:
+    """Like :func:`hidden_states_splitting`, but each row's arithmetic depends on that row alone, so its
+    vector is bit-identical whatever batch it is in (any batch size, any neighbours).
+
+    Rows are run in groups of equal width (their own length rounded up to ``bucket``) and without the
+    prefix KV cache: the padding length and the shared prefix are what otherwise change the order of
+    floating-point reductions. Needs right padding. Costs some speed (more, smaller forwards).
+    """
+    if bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
+        raise ValueError("batch-independent (deterministic) mode needs right padding")
+    batch, length = input_ids.shape
+    padded = -(-length // bucket) * bucket
+    if padded != length:  # widths must not depend on how long this batch's longest row happens to be
+        input_ids = torch.nn.functional.pad(input_ids, (0, padded - length), value=0)
+        attention_mask = torch.nn.functional.pad(attention_mask, (0, padded - length), value=0)
+    widths = -(-attention_mask.sum(dim=1) // bucket) * bucket
+    out: dict[int, torch.Tensor] = {}
+    for width in sorted(set(widths.tolist())):
+        rows = (widths == width).nonzero().flatten()
+        sub = hidden_states_splitting(
+            model, input_ids[rows, :width], attention_mask[rows, :width], attention, layers, prefix_cache=False
+        )
+        for layer, states in sub.items():
+            if layer not in out:
+                out[layer] = states.new_zeros((batch, length, states.shape[-1]))
+            out[layer][rows.to(states.device), : min(width, length)] = states[:, :length]
+    return out

@@ -652,3 +652,27 @@ def test_batch_size_alone_changes_nothing(arch: str, monkeypatch: pytest.MonkeyP
         one = model.encode(texts, batch_size=1)
         for size in BATCH_SIZES[1:]:
             np.testing.assert_array_equal(model.encode(texts, batch_size=size), one, err_msg=f"{name} {options}")
+
+
+@pytest.mark.skipif(torch.get_num_threads() != 1, reason="bit-identity across batch shapes needs one thread")
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_deterministic_mode_is_bit_identical_across_batch_sizes(arch: str) -> None:
+    """deterministic=True runs each row at a width set by its own length, without the prefix cache."""
+    for name, options in VARIANTS:
+        model = decemb.from_backbone(*tiny_backbone(arch), name, deterministic=True, **options)
+        one = model.encode(DET_TEXTS, batch_size=1)
+        for size in BATCH_SIZES[1:]:
+            np.testing.assert_array_equal(model.encode(DET_TEXTS, batch_size=size), one, err_msg=f"{name} {options}")
+        np.testing.assert_array_equal(
+            model.encode_document(DET_TEXTS[:5], batch_size=1), model.encode_document(DET_TEXTS, batch_size=64)[:5]
+        )
+        default = decemb.from_backbone(*tiny_backbone(arch), name, **options).encode(DET_TEXTS, batch_size=7)
+        assert np.abs(default - one).max() <= BATCH_TOLERANCE
+    engine_jobs = [EmbeddingJob(build_strategy("echo"), "query", DET_TEXTS)]
+    by_size = [
+        Engine(*tiny_backbone(arch), batch_size=size, deterministic=True).embed(engine_jobs)[0] for size in BATCH_SIZES
+    ]
+    for vectors in by_size[1:]:
+        np.testing.assert_array_equal(vectors, by_size[0])
+    with pytest.raises(ValueError, match="needs padding_side='right'"):
+        decemb.from_backbone(*tiny_backbone(arch), "mean", deterministic=True, padding_side="left")

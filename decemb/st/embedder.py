@@ -11,7 +11,13 @@ from sentence_transformers.base.modules import InputModule
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.attention import check_bidirectional_support
-from decemb.forward import capped_max_length, collate, hidden_states_splitting, resolve_layer
+from decemb.forward import (
+    capped_max_length,
+    collate,
+    hidden_states_batch_independent,
+    hidden_states_splitting,
+    resolve_layer,
+)
 from decemb.rendering import Renderer
 from decemb.strategies import Kind, Strategy, build_strategy
 
@@ -22,7 +28,15 @@ class DecembEmbedder(InputModule):
     together with the ``pool_mask`` that the pooling module reads."""
 
     config_file_name = "decemb_config.json"
-    config_keys = ["strategy", "strategy_options", "max_length", "layer", "padding_side", "add_special_tokens"]
+    config_keys = [
+        "strategy",
+        "strategy_options",
+        "max_length",
+        "layer",
+        "padding_side",
+        "add_special_tokens",
+        "deterministic",
+    ]
     save_in_root = True
 
     def __init__(
@@ -35,6 +49,7 @@ class DecembEmbedder(InputModule):
         layer: int = -1,
         padding_side: str | None = None,
         add_special_tokens: bool = True,
+        deterministic: bool = False,
     ) -> None:
         super().__init__()
         self.strategy_spec = (
@@ -55,6 +70,9 @@ class DecembEmbedder(InputModule):
         if self.padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
         self.add_special_tokens = add_special_tokens
+        if deterministic and self.padding_side != "right":
+            raise ValueError("deterministic=True needs padding_side='right'")
+        self.deterministic = deterministic
         self._renderers: dict[tuple[Kind, str | None], Renderer] = {}
         for kind in ("query", "document"):
             self.renderer(kind)  # builds and validates both sides now (template vs max_length)
@@ -112,7 +130,8 @@ class DecembEmbedder(InputModule):
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
-        states = hidden_states_splitting(
+        run = hidden_states_batch_independent if self.deterministic else hidden_states_splitting
+        states = run(
             self.auto_model,
             features["input_ids"],
             features["attention_mask"],
