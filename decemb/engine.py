@@ -198,7 +198,7 @@ class Engine:
     def _run_batch(
         self, batch: list[_Sequence], attention: str, cached: dict[str, np.ndarray], results: list[np.ndarray]
     ) -> None:
-        features = collate([s.rendered for s in batch], self._pad_id(), self.padding_side)
+        features = collate([s.rendered for s in batch], self.tokenizer, self.padding_side)
         # One pooled vector per distinct key: a text repeated across jobs or rows is pooled once.
         needed: dict[str, tuple[int, _Consumer]] = {}
         for b, sequence in enumerate(batch):
@@ -233,7 +233,3 @@ class Engine:
                     results[consumer.job][consumer.row] = fresh[consumer.key]
         if self.cache is not None and fresh:
             self.cache.put_many(fresh)
-
-    def _pad_id(self) -> int:
-        pad = self.tokenizer.pad_token_id
-        return 0 if pad is None else int(pad)

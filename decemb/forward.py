@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from transformers import Cache, DynamicCache, PreTrainedModel
+from transformers import Cache, DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.attention import attention_kwargs
 from decemb.rendering import Rendered
@@ -17,8 +17,12 @@ logger = logging.getLogger(__name__)
 PaddingSide = Literal["left", "right"]
 
 
-def collate(rendered: Sequence[Rendered], pad_id: int, padding_side: PaddingSide) -> dict[str, torch.Tensor]:
-    """Pad rendered inputs into ``input_ids``, ``attention_mask`` and ``pool_mask`` tensors."""
+def collate(
+    rendered: Sequence[Rendered], tokenizer: PreTrainedTokenizerBase, padding_side: PaddingSide
+) -> dict[str, torch.Tensor]:
+    """Pad rendered inputs into ``input_ids``, ``attention_mask`` and ``pool_mask`` tensors (with the
+    tokenizer's pad token, or id 0 if it has none: padded positions are masked, never read)."""
+    pad_id = 0 if tokenizer.pad_token_id is None else int(tokenizer.pad_token_id)
     if padding_side not in ("left", "right"):
         raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     length = max((len(r) for r in rendered), default=0)

@@ -95,11 +95,6 @@ class DecembEmbedder(InputModule):
         self.max_length = value
         self._renderers.clear()
 
-    @property
-    def pad_token_id(self) -> int:
-        pad = self.tokenizer.pad_token_id
-        return 0 if pad is None else int(pad)
-
     def get_embedding_dimension(self) -> int:
         return int(self.auto_model.config.get_text_config().hidden_size)
 
@@ -126,7 +121,7 @@ class DecembEmbedder(InputModule):
                 raise ValueError(f"strategy {self.strategy!r} takes no prompt/instruction (got prompt {prompt[:40]!r})")
             instruction = prompt
         rendered = self.renderer(kind, instruction).render(list(inputs))
-        return collate(rendered, self.pad_token_id, self.padding_side)
+        return collate(rendered, self.tokenizer, self.padding_side)
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
