@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_backbone
+from helpers import tiny_backbone
 
 import decemb
 from decemb.loading import ModelSourceError

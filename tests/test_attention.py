@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import ARCHITECTURES, tiny_backbone
+from helpers import ARCHITECTURES, tiny_backbone
 from transformers import AutoModel, PhiConfig
 
 import decemb

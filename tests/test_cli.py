@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import tiny_backbone
+from helpers import tiny_backbone
 from test_compare import OWN_DATA, isolate, make_config, parse_report, save_tiny_model
 
 import decemb

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import DATA_ROOT, tiny_backbone
+from helpers import DATA_ROOT, tiny_backbone
 
 import decemb
 from decemb.compare import (

@@ -6,7 +6,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from conftest import ARCHITECTURES, tiny_backbone
+from helpers import ARCHITECTURES, tiny_backbone
 
 import decemb
 from decemb.cache import EmbeddingCache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import tiny_backbone
+from helpers import tiny_backbone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import ARCHITECTURES, build_tokenizer, tiny_backbone
+from helpers import ARCHITECTURES, build_tokenizer, tiny_backbone
 from sentence_transformers import SentenceTransformer
 from test_compare import OWN_DATA, isolate, parse_report, save_tiny_model
 from test_strategies import CASES

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import DATA_ROOT
+from helpers import DATA_ROOT
 from scipy.stats import spearmanr
 
 import decemb

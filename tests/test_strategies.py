@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import ARCHITECTURES, tiny_backbone
+from helpers import ARCHITECTURES, tiny_backbone
 
 import decemb
 from decemb.strategies.prompteol import PREFIX, SUFFIX

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tiny_backbone
+from helpers import tiny_backbone
 
 import decemb
 from decemb.engine import Engine

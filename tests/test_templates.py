@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import tiny_backbone
+from helpers import tiny_backbone
 
 import decemb
 from decemb.registry import UnknownNameError
