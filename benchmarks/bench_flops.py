@@ -103,6 +103,7 @@ def main() -> None:
     args = c.parse(p)
     gemm_repeats = args.gemm_repeats or (5 if args.quick else 20)
     from decemb.engine import EmbeddingJob, Engine
+    from decemb.settings import EncodeSettings
     from decemb.strategies import build_strategy
 
     texts = c.sts_sentences(c.data_root(args.data_root), args.pairs)
@@ -124,7 +125,7 @@ def main() -> None:
     job = EmbeddingJob(build_strategy("mean"), "query", texts)
 
     def engine():
-        return Engine(model, tokenizer, batch_size=args.batch_size).embed([job])
+        return Engine(model, tokenizer, EncodeSettings(batch_size=args.batch_size)).embed([job])
 
     counts: dict[str, dict[str, int]] = {}
 

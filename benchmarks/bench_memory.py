@@ -64,6 +64,7 @@ def child(args) -> None:
 
     import numpy as np
 
+    from decemb.settings import EncodeSettings
     from decemb.strategies import build_strategy
     from decemb.streaming import encode_to_npy
 
@@ -75,7 +76,7 @@ def child(args) -> None:
     if args.encoder == "engine":
         from decemb.engine import Engine
 
-        encoder = Engine(model, tokenizer, batch_size=args.batch_size)
+        encoder = Engine(model, tokenizer, EncodeSettings(batch_size=args.batch_size))
         kwargs = {"strategy": strategy}
     else:
         import decemb

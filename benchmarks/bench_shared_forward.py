@@ -21,6 +21,7 @@ import _common as c
 def main() -> None:
     args = c.parse(c.parser(__doc__, quick_pairs=24))
     from decemb.engine import EmbeddingJob, Engine, EngineStats
+    from decemb.settings import EncodeSettings
     from decemb.strategies import build_strategy
 
     texts = c.sts_sentences(c.data_root(args.data_root), args.pairs)
@@ -37,7 +38,7 @@ def main() -> None:
 
     def engine(name: str) -> Engine:
         stats[name] = EngineStats()
-        e = Engine(model, tokenizer, batch_size=args.batch_size)
+        e = Engine(model, tokenizer, EncodeSettings(batch_size=args.batch_size))
         e.stats = stats[name]  # the separate path's K engines add into one record
         return e
 
@@ -51,7 +52,7 @@ def main() -> None:
         shared = EngineStats()
         out = []
         for job in jobs:
-            e = Engine(model, tokenizer, batch_size=args.batch_size)
+            e = Engine(model, tokenizer, EncodeSettings(batch_size=args.batch_size))
             e.stats = shared
             out.extend(e.embed([job]))
         stats["K separate"] = shared

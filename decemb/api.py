@@ -13,6 +13,7 @@ from sentence_transformers.base.modules import Normalize
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.loading import load_backbone, parse_dtype
+from decemb.settings import SETTING_KEYS, EncodeSettings, settings_from
 from decemb.st import DecembEmbedder, DecembModel, DecembPooling
 from decemb.strategies import STRATEGIES, Strategy, build_strategy
 
@@ -46,11 +47,17 @@ def describe_strategies() -> list[dict[str, Any]]:
                 "name": name,
                 "summary": cls.summary,
                 "reference": cls.reference,
-                "attention": cls.attention,
+                "attention": cls.attention.name,
                 "options": options,
             }
         )
     return records
+
+
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keywords → (encode settings, strategy options): strategies may not name an option like a setting."""
+    settings = {key: value for key, value in options.items() if key in SETTING_KEYS}
+    return settings, {key: value for key, value in options.items() if key not in SETTING_KEYS}
 
 
 def from_backbone(
@@ -58,63 +65,51 @@ def from_backbone(
     tokenizer: PreTrainedTokenizerBase,
     strategy: str | Strategy = "mean",
     *,
-    max_length: int | None = 512,
-    layer: int = -1,
-    padding_side: str | None = None,
-    add_special_tokens: bool = True,
+    settings: EncodeSettings | None = None,
     normalize: bool = False,
-    deterministic: bool = False,
-    **strategy_options: Any,
+    **options: Any,
 ) -> SentenceTransformer:
-    """Wrap an already loaded base model and tokenizer (shared, not copied) with a strategy."""
+    """Wrap an already loaded base model and tokenizer (shared, not copied) with a strategy.
+
+    ``options``: :class:`~decemb.settings.EncodeSettings` fields (``max_length``, ``layer``, ``padding_side``,
+    ``add_special_tokens``, ``deterministic``; they override ``settings``) and the strategy's own options.
+    """
+    setting_values, strategy_options = split_options(options)
     spec = strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **strategy_options)
     if isinstance(strategy, Strategy) and strategy_options:
         raise ValueError("pass options either in the Strategy object or as keywords, not both")
-    embedder = DecembEmbedder(
-        model,
-        tokenizer,
-        spec,
-        max_length=max_length,
-        layer=layer,
-        padding_side=padding_side,
-        add_special_tokens=add_special_tokens,
-        deterministic=deterministic,
-    )
-    modules: list[torch.nn.Module] = [embedder, DecembPooling(spec.pooling_name, embedder.get_embedding_dimension())]
+    embedder = DecembEmbedder(model, tokenizer, spec, settings=settings_from(settings, **setting_values))
+    modules: list[torch.nn.Module] = [embedder, DecembPooling(embedder.get_embedding_dimension())]
     if normalize:
         modules.append(Normalize())
-    device = model.get_input_embeddings().weight.device
-    return DecembModel(modules=modules, device=str(device))
+    return DecembModel(modules=modules, device=str(embedder.core.device))
 
 
 def load(
     source: str | os.PathLike[str] = "smollm2-135m",
     strategy: str | Strategy | None = None,
     *,
-    max_length: int | None = 512,
-    layer: int = -1,
-    padding_side: str | None = None,
-    add_special_tokens: bool = True,
+    settings: EncodeSettings | None = None,
     normalize: bool = False,
-    deterministic: bool = False,
     dtype: str | torch.dtype | None = None,
     device: str | torch.device | None = None,
     device_map: Any = None,
     attn_implementation: str | None = None,
     revision: str | None = None,
     adapter: str | None = None,
-    **strategy_options: Any,
+    **options: Any,
 ) -> SentenceTransformer:
     """Load a decoder-only model as a SentenceTransformer that embeds with ``strategy``.
 
     ``source``: a Hub id, a local model folder, a ``.gguf`` file or a built-in alias
-    (``smollm2-135m``, ``gemma3-270m``). Extra keywords are the strategy's options, e.g.
-    ``load("smollm2-135m", "echo", pooling="last")``; they are validated before the model loads.
+    (``smollm2-135m``, ``gemma3-270m``). Extra keywords are encode settings (``max_length``, ``layer``,
+    ``padding_side``, ``add_special_tokens``, ``deterministic``) or the strategy's options, e.g.
+    ``load("smollm2-135m", "echo", pooling="last")``; both are validated before the model loads.
     A folder saved by a decemb model's ``save`` reloads as saved when no strategy is given (the
     default strategy for any other source is ``mean``). ``deterministic=True`` makes every vector
     bit-identical whatever batch it is computed in (see :func:`decemb.forward.hidden_states_batch_independent`).
     """
-    if strategy is None and not strategy_options and is_saved_model(source):
+    if strategy is None and not options and settings is None and is_saved_model(source):
         model_kwargs = {
             "dtype": parse_dtype(dtype),
             "attn_implementation": attn_implementation,
@@ -126,6 +121,8 @@ def load(
             trust_remote_code=True,
             model_kwargs={key: value for key, value in model_kwargs.items() if value is not None},
         )
+    setting_values, strategy_options = split_options(options)
+    encode_settings = settings_from(settings, **setting_values)
     strategy = "mean" if strategy is None else strategy
     spec = strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **strategy_options)
     model, tokenizer = load_backbone(
@@ -137,17 +134,7 @@ def load(
         revision=revision,
         adapter=adapter,
     )
-    return from_backbone(
-        model,
-        tokenizer,
-        spec,
-        max_length=max_length,
-        layer=layer,
-        padding_side=padding_side,
-        add_special_tokens=add_special_tokens,
-        normalize=normalize,
-        deterministic=deterministic,
-    )
+    return from_backbone(model, tokenizer, spec, settings=encode_settings, normalize=normalize)
 
 
 def explain(model: SentenceTransformer, text: str, task: str | None = None) -> str:

@@ -1,6 +1,9 @@
 """Attention modes as per-call inputs to an unmodified Hugging Face model.
 
-A mode is a pure function ``(model, attention_mask_2d, dtype) -> forward kwargs``. ``causal`` hands the
+A mode (:class:`AttentionMode`, registered in ``ATTENTION_MODES``) pairs a pure function
+``(model, attention_mask_2d, dtype) -> forward kwargs`` with what the rest of decemb needs to know
+about it: whether it is causal (then rows sharing an opening can share its keys/values) and which
+models support it. ``causal`` hands the
 2-D padding mask to the model, which builds its own causal masks. ``bidirectional`` builds the
 padding-only masks with transformers' own ``masking_utils`` (so each attention implementation gets
 the mask format it expects) and passes ``is_causal=False``, which the attention functions read.
@@ -10,6 +13,7 @@ No attention class is copied or subclassed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,7 +23,23 @@ from transformers.masking_utils import create_bidirectional_mask, create_bidirec
 from decemb.registry import Registry
 
 AttentionFn = Callable[[PreTrainedModel, torch.Tensor, torch.dtype], dict[str, Any]]
-ATTENTION_MODES: Registry[AttentionFn] = Registry("attention mode")
+
+
+@dataclass(frozen=True)
+class AttentionMode:
+    """One way of attending: ``forward_kwargs`` builds the model's per-call inputs; ``check`` refuses a
+    model the mode is not verified for (one-line ``UnsupportedArchitectureError``)."""
+
+    name: str
+    causal: bool
+    forward_kwargs: AttentionFn
+    check: Callable[[PreTrainedModel], None]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ATTENTION_MODES: Registry[AttentionMode] = Registry("attention mode")
 
 
 def _embeds_stub(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -78,19 +98,32 @@ def check_bidirectional_support(model: PreTrainedModel) -> None:
         )
 
 
-@ATTENTION_MODES.register("causal")
-def causal(model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype) -> dict[str, Any]:
+def _causal_kwargs(model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype) -> dict[str, Any]:
     return {"attention_mask": attention_mask}
 
 
-@ATTENTION_MODES.register("bidirectional")
-def bidirectional(model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype) -> dict[str, Any]:
+def _bidirectional_kwargs(model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype) -> dict[str, Any]:
     check_bidirectional_support(model)
     mask = BIDIRECTIONAL_MASK_BUILDERS[model.config.model_type](model, attention_mask, dtype)
     return {"attention_mask": mask, "is_causal": False}
 
 
+def _any_model(model: PreTrainedModel) -> None:
+    return None
+
+
+CAUSAL = ATTENTION_MODES.add("causal", AttentionMode("causal", True, _causal_kwargs, _any_model))
+BIDIRECTIONAL = ATTENTION_MODES.add(
+    "bidirectional", AttentionMode("bidirectional", False, _bidirectional_kwargs, check_bidirectional_support)
+)
+
+
+def attention_mode(mode: str | AttentionMode) -> AttentionMode:
+    """The registered mode for a name (or the mode itself)."""
+    return mode if isinstance(mode, AttentionMode) else ATTENTION_MODES.get(mode)
+
+
 def attention_kwargs(
-    mode: str, model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype
+    mode: str | AttentionMode, model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype
 ) -> dict[str, Any]:
-    return ATTENTION_MODES.get(mode)(model, attention_mask, dtype)
+    return attention_mode(mode).forward_kwargs(model, attention_mask, dtype)

@@ -19,27 +19,24 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from decemb.attention import AttentionMode
 from decemb.cache import EmbeddingCache
-from decemb.forward import (
-    capped_max_length,
-    collate,
-    hidden_states_batch_independent,
-    hidden_states_splitting,
-    resolve_layer,
-)
-from decemb.pooling import pool
-from decemb.rendering import Rendered, Renderer
+from decemb.core import EncodingCore
+from decemb.forward import collate, place
+from decemb.pooling import pool_weights, weighted_sum
+from decemb.rendering import Rendered
+from decemb.settings import EncodeSettings
 from decemb.strategies import Kind, Strategy
 
 
 @dataclass(frozen=True)
 class EmbeddingJob:
-    """Texts to embed with one strategy, on one side (query/document), at one layer."""
+    """Texts to embed with one strategy, on one side (query/document), at one layer (default: the settings')."""
 
     strategy: Strategy
     kind: Kind = "query"
     texts: Sequence[str] = ()
-    layer: int = -1
+    layer: int | None = None
     instruction: str | None = None
 
 
@@ -64,7 +61,7 @@ class _Consumer:
 
 @dataclass
 class _Sequence:
-    attention: str
+    attention: AttentionMode
     rendered: Rendered
     prefix: tuple[int, ...]  # the template's fixed opening ids: sequences sharing it share a KV prefix
     consumers: list[_Consumer] = field(default_factory=list)
@@ -99,66 +96,40 @@ def batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | Non
 
 
 class Engine:
+    """Embeds many jobs through one :class:`~decemb.core.EncodingCore`, sharing forwards and the cache."""
+
     def __init__(
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
+        settings: EncodeSettings | None = None,
         *,
-        max_length: int | None = 512,
-        padding_side: str | None = None,
-        batch_size: int = 32,
-        max_batch_tokens: int | None = None,
-        add_special_tokens: bool = True,
         cache: EmbeddingCache | None = None,
         model_fingerprint: str | None = None,
         show_progress: bool = False,
-        deterministic: bool = False,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model, self.tokenizer = model, tokenizer
-        self.max_length = capped_max_length(model, max_length)
-        self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
-        # Vectors do not depend on the side (positions count from the first real token); right padding
-        # lets rows that start alike share a prefix KV cache, so it is the default whatever the tokenizer says.
-        self.padding_side = padding_side or "right"
-        self.add_special_tokens = add_special_tokens
+        self.core = EncodingCore(model, tokenizer, settings)
+        self.model, self.tokenizer, self.settings = model, tokenizer, self.core.settings
         self.cache = cache
         self.model_fingerprint = model_fingerprint or (fingerprint(model) if cache is not None else "")
         self.show_progress = show_progress
-        if deterministic and self.padding_side != "right":
-            raise ValueError("deterministic=True needs padding_side='right'")
-        self.deterministic = deterministic
         self.stats = EngineStats()
-        self._renderers: dict[tuple[str, Kind, str | None], Renderer] = {}
 
-    def renderer(self, job: EmbeddingJob) -> Renderer:
-        key = (job.strategy.model_dump_json() + job.strategy.name, job.kind, job.instruction)
-        if key not in self._renderers:
-            self._renderers[key] = job.strategy.renderer(
-                self.tokenizer,
-                job.kind,
-                job.instruction,
-                max_length=self.max_length,
-                add_special_tokens=self.add_special_tokens,
-            )
-        return self._renderers[key]
-
-    def _key(self, attention: str, layer: int, pooling: str, rendered: Rendered) -> str:
-        digest = hashlib.sha256(f"{self.model_fingerprint}|{attention}|{layer}|{pooling}|".encode())
+    def _key(self, attention: AttentionMode, layer: int, pooling: str, rendered: Rendered) -> str:
+        digest = hashlib.sha256(f"{self.model_fingerprint}|{attention.name}|{layer}|{pooling}|".encode())
         digest.update(np.asarray(rendered.input_ids, dtype=np.int64).tobytes())
         digest.update(np.packbits(np.asarray(rendered.pool_mask, dtype=bool)).tobytes())
         return digest.hexdigest()
 
     def embed(self, jobs: Sequence[EmbeddingJob], desc: str = "Encoding") -> list[np.ndarray]:
-        width = int(self.model.config.get_text_config().hidden_size)
+        width = self.core.hidden_size
         results = [np.zeros((len(job.texts), width), dtype=np.float32) for job in jobs]
         sequences: dict[tuple[str, tuple[int, ...]], _Sequence] = {}
         consumers: list[_Consumer] = []
         for j, job in enumerate(jobs):
             attention, pooling = job.strategy.attention, job.strategy.pooling_name
-            layer = resolve_layer(self.model, job.layer)
-            renderer = self.renderer(job)
+            layer = self.core.resolve_layer(job.layer)
+            renderer = self.core.renderer(job.strategy, job.kind, job.instruction)
             prefix = tuple(renderer.static_prefix)
             for row, rendered in enumerate(renderer.render(list(job.texts))):
                 key = self._key(attention, layer, pooling, rendered)
@@ -183,22 +154,23 @@ class Engine:
     ) -> None:
         # Batches never mix attention modes, and keep one template's inputs together (longest first
         # within it), so that their shared opening is computed once by the prefix KV cache.
-        by_attention: dict[tuple[str, tuple[int, ...]], list[_Sequence]] = defaultdict(list)
+        by_attention: dict[tuple[AttentionMode, tuple[int, ...]], list[_Sequence]] = defaultdict(list)
         for sequence in pending:
             by_attention[(sequence.attention, sequence.prefix)].append(sequence)
         total = sum(len(s.rendered) for s in pending)
         with tqdm(total=total, desc=desc, unit="tok", disable=not self.show_progress) as bar:
             for (attention, _), group in by_attention.items():
-                plan = batches([len(s.rendered) for s in group], self.batch_size, self.max_batch_tokens)
+                lengths = [len(s.rendered) for s in group]
+                plan = batches(lengths, self.settings.batch_size, self.settings.max_batch_tokens)
                 for indices in plan:
                     self._run_batch([group[i] for i in indices], attention, cached, results)
                     bar.update(sum(len(group[i].rendered) for i in indices))
 
     @torch.inference_mode()
     def _run_batch(
-        self, batch: list[_Sequence], attention: str, cached: dict[str, np.ndarray], results: list[np.ndarray]
+        self, batch: list[_Sequence], attention: AttentionMode, cached: dict[str, np.ndarray], results: list[np.ndarray]
     ) -> None:
-        features = collate([s.rendered for s in batch], self.tokenizer, self.padding_side)
+        features = collate([s.rendered for s in batch], self.tokenizer, self.settings.padding_side)
         # One pooled vector per distinct key: a text repeated across jobs or rows is pooled once.
         needed: dict[str, tuple[int, _Consumer]] = {}
         for b, sequence in enumerate(batch):
@@ -206,8 +178,7 @@ class Engine:
                 if consumer.key not in cached:
                     needed.setdefault(consumer.key, (b, consumer))
         layers = sorted({c.layer for _, c in needed.values()})
-        run = hidden_states_batch_independent if self.deterministic else hidden_states_splitting
-        states = run(self.model, features["input_ids"], features["attention_mask"], attention, layers)
+        states = self.core.hidden_states(features["input_ids"], features["attention_mask"], attention, layers)
         self.stats.forward_passes += 1
         self.stats.sequences_run += len(batch)
         self.stats.tokens_run += int(features["input_ids"].numel())
@@ -218,13 +189,9 @@ class Engine:
         length = features["input_ids"].shape[1]
         for (layer, pooling), members in groups.items():
             rows = torch.tensor([b for b, _ in members])
-            masks = torch.zeros((len(members), length), dtype=torch.bool)
-            for i, (_, consumer) in enumerate(members):
-                n = len(consumer.pool_mask)
-                span = slice(length - n, length) if self.padding_side == "left" else slice(0, n)
-                masks[i, span] = torch.tensor(consumer.pool_mask)
+            masks = place([c.pool_mask for _, c in members], length, self.settings.padding_side, False, torch.bool)
             hidden = states[layer].index_select(0, rows.to(states[layer].device))
-            vectors = pool(pooling, hidden, masks.to(hidden.device)).cpu().numpy()
+            vectors = weighted_sum(hidden, pool_weights(pooling, masks)).cpu().numpy()
             for (_, consumer), vector in zip(members, vectors):
                 fresh[consumer.key] = vector
         for sequence in batch:

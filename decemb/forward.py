@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import threading
 from collections.abc import Sequence
-from typing import Literal
+from functools import cache
 
 import torch
 from transformers import Cache, DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from decemb.attention import attention_kwargs
+from decemb.attention import AttentionMode, attention_mode
 from decemb.rendering import Rendered
+from decemb.settings import PaddingSide
 
 logger = logging.getLogger(__name__)
 
-PaddingSide = Literal["left", "right"]
+
+def place(
+    rows: Sequence[Sequence[int | bool]], length: int, side: PaddingSide, fill: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """Rows of different lengths in one ``(len(rows), length)`` tensor, padded with ``fill`` on ``side``."""
+    out = torch.full((len(rows), length), fill, dtype=dtype)
+    for index, row in enumerate(rows):
+        if len(row):
+            span = slice(length - len(row), length) if side == "left" else slice(0, len(row))
+            out[index, span] = torch.tensor(list(row), dtype=dtype)
+    return out
 
 
 def collate(
@@ -23,19 +36,12 @@ def collate(
     """Pad rendered inputs into ``input_ids``, ``attention_mask`` and ``pool_mask`` tensors (with the
     tokenizer's pad token, or id 0 if it has none: padded positions are masked, never read)."""
     pad_id = 0 if tokenizer.pad_token_id is None else int(tokenizer.pad_token_id)
-    if padding_side not in ("left", "right"):
-        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     length = max((len(r) for r in rendered), default=0)
-    ids = torch.full((len(rendered), length), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rendered), length), dtype=torch.long)
-    pool = torch.zeros((len(rendered), length), dtype=torch.bool)
-    for row, item in enumerate(rendered):
-        n = len(item)
-        span = slice(length - n, length) if padding_side == "left" else slice(0, n)
-        ids[row, span] = torch.tensor(item.input_ids, dtype=torch.long)
-        attention[row, span] = 1
-        pool[row, span] = torch.tensor(item.pool_mask, dtype=torch.bool)
-    return {"input_ids": ids, "attention_mask": attention, "pool_mask": pool}
+    return {
+        "input_ids": place([r.input_ids for r in rendered], length, padding_side, pad_id, torch.long),
+        "attention_mask": place([[1] * len(r) for r in rendered], length, padding_side, 0, torch.long),
+        "pool_mask": place([r.pool_mask for r in rendered], length, padding_side, False, torch.bool),
+    }
 
 
 def num_layers(model: PreTrainedModel) -> int:
@@ -79,7 +85,7 @@ def hidden_states(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    attention: str,
+    attention: AttentionMode | str,
     layers: Sequence[int] = (-1,),
     prefix_cache: bool = True,
     min_prefix: int = 4,
@@ -89,12 +95,14 @@ def hidden_states(
     Layer ``L`` (or ``-1``) is the model's final, normed output; layer ``k < L`` the output of the k-th
     decoder block (0: its input, the embeddings), captured by hooks, and the blocks above the deepest
     requested layer do not run. Under causal attention, when every row starts with the same tokens (an
-    instruction, a prompt's opening words) those are run once and their keys/values reused.
+    instruction, a prompt's opening words) those are run once and their keys/values reused. Nothing here
+    turns gradients off: under ``torch.enable_grad`` the same path trains.
     """
+    attention = attention_mode(attention)
     resolved = {layer: resolve_layer(model, layer) for layer in layers}
     device = model.get_input_embeddings().weight.device
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    prefix = shared_prefix_length(input_ids, attention_mask) if attention == "causal" and prefix_cache else 0
+    prefix = shared_prefix_length(input_ids, attention_mask) if attention.causal and prefix_cache else 0
     prefix = min(prefix, input_ids.shape[1] - 1)
     if input_ids.shape[0] > 1 and prefix >= min_prefix:
         cache = DynamicCache(config=model.config)
@@ -114,22 +122,28 @@ def _run(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    attention: str,
+    attention: AttentionMode,
     resolved: dict[int, int],
     cache: Cache | None = None,
 ) -> dict[int, torch.Tensor]:
     """One forward; ``{layer index: states}`` for the requested indices. With a ``cache``, its keys and
     values come first (and this run's are appended); ``attention_mask`` covers both, and positions
-    continue after the cached tokens."""
+    continue after the cached tokens.
+
+    The capture hooks live only for this call and act only in the calling thread, so concurrent calls
+    on one shared model (other threads, other layers) never see each other's state."""
     top = num_layers(model)
     wanted = set(resolved.values())
     blocks = decoder_layers(model)
     captured: dict[int, torch.Tensor] = {}
     deepest = max(wanted)
     hooks = []
+    caller = threading.get_ident()
 
     def capture(index: int, stop: bool):
         def hook(module, args, kwargs, output):
+            if threading.get_ident() != caller:
+                return
             captured[index] = output[0] if isinstance(output, tuple) else output
             if stop:
                 raise _StopForward
@@ -137,6 +151,8 @@ def _run(
         return hook
 
     def capture_input(module, args, kwargs):
+        if threading.get_ident() != caller:
+            return
         captured[0] = args[0] if args else kwargs["hidden_states"]
         if deepest == 0:
             raise _StopForward
@@ -146,15 +162,12 @@ def _run(
     for index in wanted - {0, top}:
         hooks.append(blocks[index - 1].register_forward_hook(capture(index, index == deepest), with_kwargs=True))
     positions = position_ids(attention_mask)[:, attention_mask.shape[1] - input_ids.shape[1] :]
-    kwargs = attention_kwargs(attention, model, attention_mask, model.dtype)
+    kwargs = attention.forward_kwargs(model, attention_mask, model.dtype)
+    if cache is not None:
+        kwargs[cache_argument(type(_base_model(model)))] = cache
     try:
         output = model(
-            input_ids=input_ids,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=cache is not None,
-            return_dict=True,
-            **kwargs,
+            input_ids=input_ids, position_ids=positions, use_cache=cache is not None, return_dict=True, **kwargs
         )
         captured[top] = output.last_hidden_state
     except _StopForward:
@@ -163,6 +176,20 @@ def _run(
         for handle in hooks:
             handle.remove()
     return captured
+
+
+def _base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model under a PEFT wrapper (whose own ``forward`` only passes keywords on)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+@cache
+def cache_argument(model_class: type) -> str:
+    """The name under which this model class takes a KV cache: ``cache`` in current transformers,
+    ``past_key_values`` before (read from the signature: no deprecated argument is ever passed)."""
+    parameters = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -176,7 +203,7 @@ def hidden_states_splitting(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    attention: str,
+    attention: AttentionMode | str,
     layers: Sequence[int] = (-1,),
     prefix_cache: bool = True,
 ) -> dict[int, torch.Tensor]:
@@ -197,21 +224,18 @@ def hidden_states_splitting(
     return {layer: torch.cat([part[layer] for part in parts], dim=0) for layer in parts[0]}
 
 
-def capped_max_length(model: PreTrainedModel, max_length: int | None) -> int | None:
-    """``max_length``, capped at the model's table of learned absolute positions (GPT-2's ``n_positions``):
-    past it such a model cannot run at all. Rotary models have no hard limit and are left as asked."""
+def position_limit(model: PreTrainedModel) -> int | None:
+    """The size of the model's table of learned absolute positions (GPT-2's ``n_positions``): past it
+    such a model cannot run at all. ``None`` for rotary models, which have no hard limit."""
     table = getattr(model.config.get_text_config(), "n_positions", None)
-    if table is None or (max_length is not None and max_length <= table):
-        return max_length
-    logger.warning("max_length=%s is capped at the model's %d learned positions", max_length, table)
-    return int(table)
+    return None if table is None else int(table)
 
 
 def hidden_states_batch_independent(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    attention: str,
+    attention: AttentionMode | str,
     layers: Sequence[int] = (-1,),
     bucket: int = 8,
 ) -> dict[int, torch.Tensor]:

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def suggest(name: object, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known names closest to ``name`` (difflib, cutoff 0.5): the one suggestion rule of decemb."""
+    return difflib.get_close_matches(str(name), list(known), n=n, cutoff=0.5)
+
+
+def did_you_mean(name: object, known: Iterable[str], *, list_known: bool = False) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name; else `` (known: a, b)`` when ``list_known``, or ''."""
+    known = list(known)
+    close = suggest(name, known, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (known: {', '.join(known) or 'none'})" if list_known else ""
 
 
 class UnknownNameError(KeyError, ValueError):
@@ -14,7 +28,7 @@ class UnknownNameError(KeyError, ValueError):
 
     def __init__(self, kind: str, name: object, known: list[str]) -> None:
         self.kind, self.name, self.known = kind, name, known
-        self.suggestions = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        self.suggestions = suggest(name, known)
         hint = f" Did you mean {' or '.join(repr(s) for s in self.suggestions)}?" if self.suggestions else ""
         self.message = f"unknown {kind} {name!r}.{hint} Known: {', '.join(known)}."
         super().__init__(self.message)

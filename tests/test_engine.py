@@ -11,6 +11,7 @@ from helpers import ARCHITECTURES, tiny_backbone
 import decemb
 from decemb.cache import EmbeddingCache
 from decemb.engine import EmbeddingJob, Engine, batches
+from decemb.settings import EncodeSettings
 from decemb.strategies import build_strategy
 
 TEXTS = ["A man is playing a guitar.", "Hi", "The cat sat on the mat.", "Dogs run in the park while children play."]
@@ -21,7 +22,7 @@ def test_engine_matches_sentence_transformer_encode(arch):
     model, tokenizer = tiny_backbone(arch)
     cases = [("mean", {}), ("sgpt", {}), ("echo", {"pooling": "last"}), ("llm2vec", {}), ("instruct", {})]
     jobs = [EmbeddingJob(build_strategy(n, **o), kind, TEXTS) for n, o in cases for kind in ("query", "document")]
-    got = Engine(model, tokenizer, batch_size=3).embed(jobs)
+    got = Engine(model, tokenizer, EncodeSettings(batch_size=3)).embed(jobs)
     for job, vectors in zip(jobs, got):
         st = decemb.from_backbone(model, tokenizer, job.strategy)
         encode = st.encode_query if job.kind == "query" else st.encode_document
@@ -30,7 +31,7 @@ def test_engine_matches_sentence_transformer_encode(arch):
 
 def test_strategies_with_identical_inputs_share_one_forward():
     model, tokenizer = tiny_backbone("llama")
-    engine = Engine(model, tokenizer, batch_size=64)
+    engine = Engine(model, tokenizer, EncodeSettings(batch_size=64))
     jobs = [EmbeddingJob(build_strategy(name), "query", TEXTS) for name in ("mean", "last", "sgpt")]
     jobs += [EmbeddingJob(build_strategy("mean"), "query", TEXTS, layer=layer) for layer in (0, 1)]
     engine.embed(jobs)
@@ -98,7 +99,7 @@ def test_batches_keep_one_template_together_for_the_prefix_cache():
     seen: list[int] = []
     handle = model.get_input_embeddings().register_forward_hook(lambda m, a, out: seen.append(out.shape[1]))
     try:
-        engine = Engine(model, tokenizer, batch_size=64)
+        engine = Engine(model, tokenizer, EncodeSettings(batch_size=64))
         jobs = [EmbeddingJob(build_strategy(name), "query", TEXTS) for name in ("echo", "prompteol")]
         engine.embed(jobs)
     finally:

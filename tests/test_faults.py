@@ -10,6 +10,7 @@ from helpers import tiny_backbone
 import decemb
 import decemb.forward as forward
 from decemb.engine import EmbeddingJob, Engine
+from decemb.settings import EncodeSettings
 from decemb.strategies import build_strategy
 
 TEXTS = ["A man is playing a guitar.", "Hi", "The cat sat on the mat.", "Dogs run.", "One more text here."]
@@ -38,14 +39,15 @@ def test_out_of_memory_batches_are_split_with_identical_results(monkeypatch, err
     model, tokenizer = tiny_backbone("llama")
     st = decemb.from_backbone(model, tokenizer, "echo")
     expected = st.encode(TEXTS, batch_size=8)
-    engine_expected = Engine(model, tokenizer, batch_size=8).embed(
+    engine_expected = Engine(model, tokenizer, EncodeSettings(batch_size=8)).embed(
         [EmbeddingJob(build_strategy("echo"), "query", TEXTS)]
     )
     calls: list[int] = []
     monkeypatch.setattr(forward, "hidden_states", _failing_above(2, error, calls))
     np.testing.assert_allclose(st.encode(TEXTS, batch_size=8), expected, atol=1e-5, rtol=0)
     assert calls == [5, 2, 3, 1, 2]  # 5 fails, 2 runs, 3 fails again and splits into 1 + 2
-    got = Engine(model, tokenizer, batch_size=8).embed([EmbeddingJob(build_strategy("echo"), "query", TEXTS)])
+    engine = Engine(model, tokenizer, EncodeSettings(batch_size=8))
+    got = engine.embed([EmbeddingJob(build_strategy("echo"), "query", TEXTS)])
     np.testing.assert_allclose(got[0], engine_expected[0], atol=1e-5, rtol=0)
 
 

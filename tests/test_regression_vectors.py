@@ -38,9 +38,10 @@ def test_engine_vectors_unchanged(arch):
 
     from decemb import build_strategy
     from decemb.engine import EmbeddingJob, Engine
+    from decemb.settings import EncodeSettings
 
     model, tokenizer = tiny_backbone(arch)
-    engine = Engine(model, tokenizer, max_length=64, batch_size=3)
+    engine = Engine(model, tokenizer, EncodeSettings(max_length=64, batch_size=3))
     jobs, keys = [], []
     for name, options in CASES:
         for side in ("query", "document"):

@@ -27,10 +27,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import ARCHITECTURES, build_tokenizer, tiny_backbone
+from helpers import (
+    ARCHITECTURES,
+    CASES,
+    OWN_DATA,
+    build_tokenizer,
+    isolate,
+    parse_report,
+    save_tiny_model,
+    tiny_backbone,
+)
 from sentence_transformers import SentenceTransformer
-from test_compare import OWN_DATA, isolate, parse_report, save_tiny_model
-from test_strategies import CASES
 
 import decemb
 import decemb.compare.report as report_module
@@ -38,6 +45,7 @@ import decemb.forward as forward
 from decemb.cache import EmbeddingCache
 from decemb.cli import main
 from decemb.engine import EmbeddingJob, Engine
+from decemb.settings import EncodeSettings
 from decemb.strategies import build_strategy
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -670,7 +678,8 @@ def test_deterministic_mode_is_bit_identical_across_batch_sizes(arch: str) -> No
         assert np.abs(default - one).max() <= BATCH_TOLERANCE
     engine_jobs = [EmbeddingJob(build_strategy("echo"), "query", DET_TEXTS)]
     by_size = [
-        Engine(*tiny_backbone(arch), batch_size=size, deterministic=True).embed(engine_jobs)[0] for size in BATCH_SIZES
+        Engine(*tiny_backbone(arch), EncodeSettings(batch_size=size, deterministic=True)).embed(engine_jobs)[0]
+        for size in BATCH_SIZES
     ]
     for vectors in by_size[1:]:
         np.testing.assert_array_equal(vectors, by_size[0])

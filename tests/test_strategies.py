@@ -5,29 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import ARCHITECTURES, tiny_backbone
+from helpers import ARCHITECTURES, CASE_IDS, CASES, tiny_backbone
 
 import decemb
 from decemb.strategies.prompteol import PREFIX, SUFFIX
 
-INSTRUCTION = "Retrieve semantically similar text."
-# (strategy, options) pairs covering every strategy and every pooling variant.
-CASES = [
-    ("mean", {}),
-    ("last", {}),
-    ("sgpt", {}),
-    ("echo", {"pooling": "mean"}),
-    ("echo", {"pooling": "last"}),
-    ("prompteol", {}),
-    ("prompteol", {"demonstrations": [{"sentence": "A jockey riding a horse.", "word": "Equestrian"}]}),
-    ("eos", {}),
-    ("eos", {"style": "cpt-text"}),
-    ("instruct", {"instruction": INSTRUCTION}),
-    ("llm2vec", {"pooling": "mean", "instruction": "Find similar text:"}),
-    ("llm2vec", {"pooling": "weighted_mean"}),
-    ("llm2vec", {"pooling": "eos"}),
-]
-CASE_IDS = [f"{name}-{'-'.join(str(v)[:12] for v in opts.values()) or 'default'}" for name, opts in CASES]
 TARGET = "A man is playing a guitar."
 OTHERS = ["Hi", "Dogs run in the park while children play football, and the cat sat on the mat."]
 
@@ -161,7 +143,7 @@ def test_truncation_keeps_template(arch, name, options):
                 pooled = features["pool_mask"][row, :n].nonzero().flatten().tolist()
                 # "last" poolings read only the final pooled position; the others read them all.
                 assert pooled[-1] == positions[-1]
-                if model[1].pooling != "last":
+                if model[0].strategy_spec.pooling_name != "last":
                     assert pooled == positions
                 continue
             lead, text_ids, starts = _locate_text(tok, full_ids)

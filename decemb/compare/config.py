@@ -61,6 +61,7 @@ from pydantic_core import PydanticCustomError
 from decemb.loading import DTYPES, ModelSourceError, resolve_source
 from decemb.models import MODEL_ALIASES
 from decemb.registry import UnknownNameError
+from decemb.settings import DEFAULT_MAX_LENGTH, EncodeSettings, settings_from
 from decemb.strategies import STRATEGIES, Strategy, build_strategy
 from decemb.tasks import TASK_TYPES, TaskConfig
 
@@ -232,7 +233,7 @@ class ModelConfig(_Strict):
     source: str = Field(min_length=1)
     dtype: str | None = None
     device: str | None = None
-    max_length: PositiveInt | None = 512
+    max_length: PositiveInt | None = DEFAULT_MAX_LENGTH
     batch_size: PositiveInt = 32
     max_batch_tokens: PositiveInt | None = None
     attn_implementation: str | None = None
@@ -255,6 +256,13 @@ class ModelConfig(_Strict):
         if value is not None and value not in DTYPES:
             raise ValueError(f"unknown dtype {value!r}; expected one of {', '.join(DTYPES)}")
         return value
+
+    @property
+    def settings(self) -> EncodeSettings:
+        """This model's encode settings (the defaults of :class:`~decemb.settings.EncodeSettings` unless set)."""
+        return settings_from(
+            max_length=self.max_length, batch_size=self.batch_size, max_batch_tokens=self.max_batch_tokens
+        )
 
     @model_validator(mode="after")
     def _default_name(self) -> ModelConfig:

@@ -147,8 +147,11 @@ def encode_texts(
 ) -> np.ndarray:
     """Embed ``texts`` with one strategy through the shared-forward engine (float32, one row per text)."""
     from decemb.engine import EmbeddingJob, Engine
+    from decemb.settings import settings_from
 
-    engine = Engine(model, tokenizer, max_length=max_length, batch_size=batch_size, show_progress=show_progress)
+    engine = Engine(
+        model, tokenizer, settings_from(max_length=max_length, batch_size=batch_size), show_progress=show_progress
+    )
     job = EmbeddingJob(strategy=strategy, kind=kind, texts=list(texts), layer=layer, instruction=instruction)
     return engine.embed([job])[0]
 

@@ -314,7 +314,7 @@ def _run(
     show_progress: bool,
     on_progress: Callable[[Results], None] | None,
 ) -> Results:
-    from decemb.attention import UnsupportedArchitectureError, check_bidirectional_support
+    from decemb.attention import UnsupportedArchitectureError
     from decemb.cache import EmbeddingCache
     from decemb.engine import Engine, fingerprint
     from decemb.forward import resolve_layer
@@ -366,18 +366,15 @@ def _run(
                 except ValueError as error:
                     raise ConfigError(f"{error} (model {name!r})", key=f"layers[{index}]") from None
             for index, strategy in enumerate(strategies):
-                if strategy.attention == "bidirectional":
-                    try:
-                        check_bidirectional_support(model)
-                    except UnsupportedArchitectureError as error:
-                        raise ConfigError(f"{error} (model {name!r})", key=f"strategies[{index}]") from None
+                try:
+                    strategy.attention.check(model)
+                except UnsupportedArchitectureError as error:
+                    raise ConfigError(f"{error} (model {name!r})", key=f"strategies[{index}]") from None
 
             engine = Engine(
                 model,
                 tokenizer,
-                max_length=model_config.max_length,
-                batch_size=model_config.batch_size,
-                max_batch_tokens=model_config.max_batch_tokens,
+                model_config.settings,
                 cache=store,
                 model_fingerprint=fingerprint(model) if store is not None else None,
                 show_progress=show_progress,

@@ -10,33 +10,25 @@ import torch
 from sentence_transformers.base.modules import InputModule
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from decemb.attention import check_bidirectional_support
-from decemb.forward import (
-    capped_max_length,
-    collate,
-    hidden_states_batch_independent,
-    hidden_states_splitting,
-    resolve_layer,
-)
+from decemb.core import EncodingCore
 from decemb.rendering import Renderer
+from decemb.settings import EncodeSettings, settings_from
 from decemb.strategies import Kind, Strategy, build_strategy
+
+# The settings a saved model carries (batching is the caller's business, not the model's).
+SAVED_SETTINGS = ("max_length", "layer", "padding_side", "add_special_tokens", "deterministic")
+# What ``model_kwargs`` may hold when sentence-transformers reloads a saved folder.
+LOAD_KWARGS = ("dtype", "torch_dtype", "attn_implementation", "device_map")
 
 
 class DecembEmbedder(InputModule):
     """Input module: ``preprocess`` renders + tokenizes (query or document side), ``forward`` runs the
     base model with the strategy's attention and returns the chosen layer as ``token_embeddings``
-    together with the ``pool_mask`` that the pooling module reads."""
+    together with the ``pool_weights`` (the strategy's pooling) that the pooling module reads.
+    Everything goes through one :class:`~decemb.core.EncodingCore`."""
 
     config_file_name = "decemb_config.json"
-    config_keys = [
-        "strategy",
-        "strategy_options",
-        "max_length",
-        "layer",
-        "padding_side",
-        "add_special_tokens",
-        "deterministic",
-    ]
+    config_keys = ["strategy", "strategy_options", *SAVED_SETTINGS]
     save_in_root = True
 
     def __init__(
@@ -45,39 +37,43 @@ class DecembEmbedder(InputModule):
         tokenizer: PreTrainedTokenizerBase,
         strategy: str | Strategy,
         strategy_options: dict[str, Any] | None = None,
-        max_length: int | None = 512,
-        layer: int = -1,
-        padding_side: str | None = None,
-        add_special_tokens: bool = True,
-        deterministic: bool = False,
+        settings: EncodeSettings | None = None,
+        **setting_values: Any,
     ) -> None:
         super().__init__()
+        if isinstance(strategy, Strategy) and strategy_options:
+            raise ValueError("pass options either in the Strategy object or as strategy_options, not both")
         self.strategy_spec = (
             strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **(strategy_options or {}))
         )
-        self.auto_model = model
-        self.tokenizer = tokenizer
-        if self.strategy_spec.attention == "bidirectional":
-            check_bidirectional_support(model)
-        resolve_layer(model, layer)
-        if max_length is not None and max_length < 1:
-            raise ValueError(f"max_length must be a positive integer or None, got {max_length}")
-        self.max_length = capped_max_length(model, max_length)
-        self.layer = layer
-        # Vectors do not depend on the side (positions count from the first real token); right padding
-        # lets rows that start alike share a prefix KV cache, so it is the default whatever the tokenizer says.
-        self.padding_side = padding_side or "right"
-        if self.padding_side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
-        self.add_special_tokens = add_special_tokens
-        if deterministic and self.padding_side != "right":
-            raise ValueError("deterministic=True needs padding_side='right'")
-        self.deterministic = deterministic
-        self._renderers: dict[tuple[Kind, str | None], Renderer] = {}
-        for kind in ("query", "document"):
-            self.renderer(kind)  # builds and validates both sides now (template vs max_length)
+        self.core = EncodingCore(model, tokenizer, settings_from(settings, **setting_values))
+        self.core.check(self.strategy_spec)
+        self.auto_model = model  # a registered submodule: .to(), .parameters() and the trainer see it
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        core = self.__dict__.get("core")
+        if name == "auto_model" and core is not None and value is not core.model:  # e.g. a PEFT wrapper
+            self.core = EncodingCore(value, core.tokenizer, core.settings)
 
     # -- configuration -------------------------------------------------------------------------
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.core.tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, value: PreTrainedTokenizerBase) -> None:
+        self.core = EncodingCore(self.core.model, value, self.core.settings)
+
+    @property
+    def settings(self) -> EncodeSettings:
+        return self.core.settings
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SAVED_SETTINGS:  # config_keys are read as attributes by sentence-transformers
+            return getattr(self.core.settings, name)
+        return super().__getattr__(name)
+
     @property
     def strategy(self) -> str:
         return self.strategy_spec.name
@@ -88,52 +84,37 @@ class DecembEmbedder(InputModule):
 
     @property
     def max_seq_length(self) -> int | None:
-        return self.max_length
+        return self.core.settings.max_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int | None) -> None:
-        self.max_length = value
-        self._renderers.clear()
+        core = self.core.with_settings(max_length=value)  # capped and checked like at construction
+        core.check(self.strategy_spec)
+        self.core = core
 
     def get_embedding_dimension(self) -> int:
-        return int(self.auto_model.config.get_text_config().hidden_size)
+        return self.core.hidden_size
 
     # -- rendering -----------------------------------------------------------------------------
     def renderer(self, kind: Kind, instruction: str | None = None) -> Renderer:
-        key = (kind, instruction)
-        if key not in self._renderers:
-            self._renderers[key] = self.strategy_spec.renderer(
-                self.tokenizer,
-                kind,
-                instruction,
-                max_length=self.max_length,
-                add_special_tokens=self.add_special_tokens,
-            )
-        return self._renderers[key]
+        return self.core.renderer(self.strategy_spec, kind, instruction)
 
     def preprocess(
         self, inputs: Sequence[str], prompt: str | None = None, task: str | None = None, **kwargs: Any
     ) -> dict[str, torch.Tensor]:
-        kind = resolve_kind(task)
         instruction = None
         if prompt:
             if not self.strategy_spec.takes_instruction:
                 raise ValueError(f"strategy {self.strategy!r} takes no prompt/instruction (got prompt {prompt[:40]!r})")
             instruction = prompt
-        rendered = self.renderer(kind, instruction).render(list(inputs))
-        return collate(rendered, self.tokenizer, self.padding_side)
+        return self.core.features(self.strategy_spec, inputs, resolve_kind(task), instruction)
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
-        run = hidden_states_batch_independent if self.deterministic else hidden_states_splitting
-        states = run(
-            self.auto_model,
-            features["input_ids"],
-            features["attention_mask"],
-            self.strategy_spec.attention,
-            (self.layer,),
+        states = self.core.hidden_states(
+            features["input_ids"], features["attention_mask"], self.strategy_spec.attention
         )
-        return {**features, "token_embeddings": states[self.layer]}
+        return {**features, "token_embeddings": states[self.core.settings.layer]}
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
@@ -155,17 +136,22 @@ class DecembEmbedder(InputModule):
     ) -> DecembEmbedder:
         from decemb.loading import load_backbone
 
+        options = dict(model_kwargs or {})
+        unknown = sorted(set(options) - set(LOAD_KWARGS))
+        if unknown:
+            raise ValueError(f"model_kwargs {unknown} are not supported by decemb; supported: {', '.join(LOAD_KWARGS)}")
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision}
         config = cls.load_config(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
         folder = cls.load_dir_path(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
-        options = dict(model_kwargs or {})
         model, tokenizer = load_backbone(
             folder or os.path.join(model_name_or_path, subfolder),
-            dtype=options.pop("dtype", None) or options.pop("torch_dtype", None),
-            attn_implementation=options.pop("attn_implementation", None),
-            device_map=options.pop("device_map", None),
+            dtype=options.get("dtype") or options.get("torch_dtype"),
+            attn_implementation=options.get("attn_implementation"),
+            device_map=options.get("device_map"),
         )
-        return cls(model, tokenizer, **config)
+        strategy = config.pop("strategy")
+        strategy_options = config.pop("strategy_options", None)
+        return cls(model, tokenizer, strategy, strategy_options, settings=settings_from(None, **config))
 
 
 def resolve_kind(task: str | None) -> Kind:

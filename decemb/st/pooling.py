@@ -1,4 +1,4 @@
-"""The sentence-transformers pooling module: applies a registered pooling over the strategy's span."""
+"""The sentence-transformers pooling module: the weighted sum of the strategy's pooling weights."""
 
 from __future__ import annotations
 
@@ -7,22 +7,22 @@ from typing import Any
 import torch
 from sentence_transformers.base.modules import Module
 
-from decemb.pooling import POOLINGS, pool
+from decemb.pooling import weighted_sum
 
 
 class DecembPooling(Module):
-    """Reads ``token_embeddings`` and ``pool_mask``, writes ``sentence_embedding``."""
+    """Reads ``token_embeddings`` and ``pool_weights`` (set by the input module from its strategy),
+    writes ``sentence_embedding``. The strategy alone decides the pooling, so nothing here can disagree
+    with it; ``pooling`` is accepted only so that folders saved before this rule still load."""
 
-    config_keys = ["pooling", "embedding_dimension"]
+    config_keys = ["embedding_dimension"]
 
-    def __init__(self, pooling: str, embedding_dimension: int) -> None:
+    def __init__(self, embedding_dimension: int, pooling: str | None = None) -> None:
         super().__init__()
-        POOLINGS.get(pooling)
-        self.pooling = pooling
         self.embedding_dimension = embedding_dimension
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
-        embedding = pool(self.pooling, features["token_embeddings"], features["pool_mask"])
+        embedding = weighted_sum(features["token_embeddings"], features["pool_weights"])
         return {**features, "sentence_embedding": embedding}
 
     def get_embedding_dimension(self) -> int:

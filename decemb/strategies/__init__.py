@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from decemb.strategies import classical, echo, eos, instruct, llm2vec, prompteol, sgpt  # noqa: F401
-from decemb.strategies.base import KINDS, STRATEGIES, Kind, Strategy, build_strategy, register
+from decemb.strategies.base import KINDS, STRATEGIES, Kind, Strategy, StrategyOptionError, build_strategy, register
 
-__all__ = ["KINDS", "STRATEGIES", "Kind", "Strategy", "build_strategy", "register"]
+__all__ = ["KINDS", "STRATEGIES", "Kind", "Strategy", "StrategyOptionError", "build_strategy", "register"]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from transformers import PreTrainedTokenizerBase
 
-from decemb.registry import Registry
+from decemb.attention import CAUSAL, AttentionMode
+from decemb.registry import Registry, did_you_mean
 from decemb.rendering import Renderer
+from decemb.settings import SETTING_KEYS
 from decemb.templates import Template
 
 Kind = Literal["query", "document"]
@@ -24,7 +25,7 @@ class Strategy(BaseModel):
     name: ClassVar[str]
     summary: ClassVar[str]
     reference: ClassVar[str]
-    attention: ClassVar[str] = "causal"
+    attention: ClassVar[AttentionMode] = CAUSAL
     takes_instruction: ClassVar[bool] = False
 
     def template_for(self, kind: Kind) -> Template:
@@ -38,6 +39,12 @@ class Strategy(BaseModel):
     def variables(self, kind: Kind, instruction: str | None = None) -> dict[str, str]:
         """Values of the template's ``%%name%%`` variables (``instruction`` overrides per call)."""
         return {}
+
+    def task_instruction(self, task_name: str, task_type: str) -> str | None:
+        """The per-call instruction this strategy wants for an evaluation task (``None``: its own setting).
+
+        Only strategies that read a task's instruction override this (``instruct``: the E5 table)."""
+        return None
 
     def preprocess(self, text: str) -> str:
         """Optional per-text normalisation applied before rendering (identity by default)."""
@@ -70,20 +77,43 @@ STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 
 
 def register(cls: type[Strategy]) -> type[Strategy]:
+    """Register a strategy class; its options may not share a name with an encode setting (``decemb.load``
+    tells them apart by name)."""
+    clash = set(cls.model_fields) & SETTING_KEYS
+    if clash:
+        raise ValueError(f"strategy {cls.name!r}: option(s) {sorted(clash)} clash with encode settings")
     return STRATEGIES.add(cls.name, cls)
 
 
-def build_strategy(name: str, **options: Any) -> Strategy:
-    """Instantiate a registered strategy, with errors that name the option and suggest near matches."""
+class StrategyOptionError(ValueError):
+    """A bad strategy option: ``key`` is the option's path (``None`` when not about one key), ``reason``
+    the message without the key, ``unknown`` whether the key is not an option at all."""
+
+    def __init__(self, name: str, key: str | None, reason: str, unknown: bool) -> None:
+        self.name, self.key, self.reason, self.unknown = name, key, reason, unknown
+        super().__init__(f"strategy {name!r}, option {key or '<options>'!r}: {reason}")
+
+
+def _option_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def build_strategy(name: str, *, nearby_keys: tuple[str, ...] = (), **options: Any) -> Strategy:
+    """Instantiate a registered strategy. An unknown name is an ``UnknownNameError`` with suggestions; a bad
+    option a :class:`StrategyOptionError` naming it (an unknown one with a did-you-mean over the options
+    and ``nearby_keys``, keys written next to the options, e.g. a config entry's ``label``)."""
     cls = STRATEGIES.get(name)
     try:
         return cls(**options)
     except ValidationError as error:
         first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "<options>"
-        message = f"strategy {name!r}, option {key!r}: {first['msg']}"
+        key = _option_path(first["loc"]) or None
         if first["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(key, list(cls.model_fields), n=1, cutoff=0.5)
-            known = ", ".join(cls.model_fields) or "none"
-            message += f" (did you mean {close[0]!r}?)" if close else f" (known options: {known})"
-        raise ValueError(message) from None
+            known = list(cls.model_fields)
+            hint = did_you_mean(key, [*known, *nearby_keys]) or f" (known options: {', '.join(known) or 'none'})"
+            raise StrategyOptionError(name, key, f"unknown option for strategy {name!r}{hint}", True) from None
+        reason = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+        raise StrategyOptionError(name, key, reason, False) from None

@@ -34,6 +34,17 @@ class InstructStrategy(Strategy):
             return self.instruction
         return instruction_for(self.task) if self.task else DEFAULT_INSTRUCTION
 
+    def task_instruction(self, task_name: str, task_type: str) -> str | None:
+        """Without an explicit instruction or task: the E5 instruction for the task's name, else its type."""
+        if self.instruction is not None or self.task is not None:
+            return None
+        for key in (task_name, task_type):
+            try:
+                return instruction_for(key)
+            except KeyError:
+                continue
+        return None
+
     def template_for(self, kind: Kind) -> Template:
         if kind == "document":
             return Template.of(text(), special("eos"))

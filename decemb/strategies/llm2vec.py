@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from decemb.attention import BIDIRECTIONAL
 from decemb.strategies.base import Kind, Strategy, register
 from decemb.templates import Template, special, text, variable
 
@@ -15,7 +16,7 @@ class LLM2VecStrategy(Strategy):
     reference = (
         "BehnamGhader et al. 2024, LLM2Vec: Large Language Models Are Secretly Powerful Text Encoders, arXiv:2404.05961"
     )
-    attention = "bidirectional"
+    attention = BIDIRECTIONAL
     takes_instruction = True
 
     pooling: Literal["mean", "weighted_mean", "eos"] = "mean"
