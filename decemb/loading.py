@@ -7,12 +7,8 @@ sha256, so later loads are fast.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +16,12 @@ from typing import Any
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from decemb.errors import ModelSourceError
+from decemb.gguf import cache_root, dequantized_gguf, is_gguf
 from decemb.models import MODEL_ALIASES
+from decemb.registry import suggest
+
+__all__ = ["ModelSourceError", "cache_root", "dequantized_gguf", "load_backbone", "parse_dtype", "resolve_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +35,11 @@ DTYPES = {
 }
 
 
-class ModelSourceError(ValueError):
-    """A model source that does not exist or cannot be loaded."""
-
-
 @dataclass(frozen=True)
 class ResolvedSource:
     kind: str  # "alias" | "gguf" | "folder" | "hub"
     location: str  # folder path or Hub id to hand to from_pretrained
     gguf_file: Path | None = None
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("DECEMB_CACHE", Path.home() / ".cache" / "decemb"))
 
 
 def resolve_source(source: str | os.PathLike[str]) -> ResolvedSource:
@@ -56,7 +49,7 @@ def resolve_source(source: str | os.PathLike[str]) -> ResolvedSource:
         return ResolvedSource("alias", text, MODEL_ALIASES.get(text)())
     path = Path(text).expanduser()
     if path.is_file():
-        if not _is_gguf(path):
+        if not is_gguf(path):
             raise ModelSourceError(f"{path} is a file but not a GGUF model (no 'GGUF' magic bytes)")
         return ResolvedSource("gguf", str(path.parent), path)
     if path.is_dir():
@@ -69,82 +62,13 @@ def resolve_source(source: str | os.PathLike[str]) -> ResolvedSource:
     if text.endswith(".gguf") or text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise ModelSourceError(f"model source {text!r} does not exist (no such file or folder)")
     if "/" not in text:
-        from decemb.registry import UnknownNameError
-
-        known = UnknownNameError("model alias", text, MODEL_ALIASES.names())
-        hint = f"Did you mean {known.suggestions[0]!r}? " if known.suggestions else ""
+        close = suggest(text, MODEL_ALIASES.names(), n=1)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
         raise ModelSourceError(
             f"model source {text!r} is not a file, a folder, a Hub id (owner/name) or a built-in alias. "
             f"{hint}Aliases: {', '.join(MODEL_ALIASES.names())}."
         )
     return ResolvedSource("hub", text)
-
-
-def _is_gguf(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(4) == b"GGUF"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def gguf_digest(gguf: Path) -> str:
-    """The file's sha256, remembered per (path, size, mtime) so that a warm load does not re-read it."""
-    stat = gguf.stat()
-    memo = cache_root() / "gguf" / "digests.json"
-    key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    try:
-        known = json.loads(memo.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key not in known:
-        known[key] = sha256_file(gguf)
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        staging = memo.with_name(f".digests-{os.getpid()}.json")
-        staging.write_text(json.dumps(known, indent=1))
-        os.replace(staging, memo)
-    return known[key]
-
-
-def dequantized_gguf(gguf: Path) -> Path:
-    """Folder with the GGUF's dequantized base model and tokenizer, created once (atomically)."""
-    target = cache_root() / "gguf" / gguf_digest(gguf)
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
-        return target
-    logger.info("Dequantizing %s once into %s", gguf, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-        _drop_gguf_quantizer(model)
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / "SOURCE").write_text(f"{gguf}\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _drop_gguf_quantizer(model: PreTrainedModel) -> None:
-    """transformers keeps a (non-serializable) GGUF quantizer on a model whose weights it already
-    unpacked to plain tensors; check that they are plain, then forget the quantizer so it saves."""
-    quantizer = getattr(model, "hf_quantizer", None)
-    if quantizer is None:
-        return
-    packed = [name for name, module in model.named_modules() if "gguf" in type(module).__name__.lower()]
-    packed += [name for name, param in model.named_parameters() if not param.dtype.is_floating_point]
-    if packed:
-        raise ModelSourceError(f"the GGUF weights were kept packed ({packed[:3]}); cannot cache them")
-    quantizer.remove_quantization_config(model)
 
 
 def default_dtype(device: str | torch.device | None, device_map: Any) -> torch.dtype:

