@@ -12,6 +12,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from decemb.errors import ModelSourceError
 from decemb.loading import load_backbone, parse_dtype
 from decemb.settings import SETTING_KEYS, EncodeSettings, settings_from
 from decemb.st import DecembEmbedder, DecembModel, DecembPooling
@@ -24,7 +25,10 @@ def is_saved_model(source: str | os.PathLike[str]) -> bool:
     folder = Path(os.fspath(source)).expanduser()
     if not (folder / "modules.json").is_file() or not (folder / DecembEmbedder.config_file_name).is_file():
         return False
-    types = [module.get("type", "") for module in json.loads((folder / "modules.json").read_text())]
+    try:
+        types = [module.get("type", "") for module in json.loads((folder / "modules.json").read_text())]
+    except (ValueError, AttributeError, TypeError) as error:
+        raise ModelSourceError(f"{folder / 'modules.json'} is not a valid module list ({error})") from None
     foreign = [t for t in types if not t.startswith(("decemb.", "sentence_transformers."))]
     if foreign:
         raise ValueError(f"{folder} lists module classes outside decemb and sentence-transformers: {foreign}")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
+import struct
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -53,27 +57,112 @@ def gguf_digest(gguf: Path) -> str:
     return known[key]
 
 
+MANIFEST = "decemb-dequantized.json"  # written last: file sizes of a complete entry
+
+
+def safetensors_intact(path: Path) -> bool:
+    """Whether a safetensors file is whole: its header parses and its size is header + all tensor bytes."""
+    try:
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+        return path.stat().st_size == 8 + length + end
+    except (OSError, ValueError, KeyError, TypeError, IndexError, struct.error):
+        return False
+
+
+def _complete(target: Path) -> bool:
+    """Whether ``target`` is a complete entry: every file of its manifest at its recorded size (entries from
+    before manifests: config present and the weights file whole)."""
+    if not (target / MANIFEST).exists():
+        return (target / "config.json").is_file() and safetensors_intact(target / "model.safetensors")
+    try:
+        sizes = json.loads((target / MANIFEST).read_text())["sizes"]
+        whole = all((target / name).stat().st_size == size for name, size in sizes.items())
+        return bool(sizes) and whole and safetensors_intact(target / "model.safetensors")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (other processes converting the same file wait here)."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _clean_stale_staging(folder: Path) -> None:
+    """Remove staging folders left by processes that no longer run (e.g. killed mid-conversion)."""
+    for staging in folder.glob(".staging-*"):
+        pid = staging.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def dequantized_gguf(gguf: Path) -> Path:
-    """Folder with the GGUF's dequantized base model and tokenizer, created once (atomically)."""
+    """Folder with the GGUF's dequantized base model and tokenizer, created once.
+
+    Safe under concurrent processes: one converts under a file lock while the others wait, the result
+    appears by an atomic rename, and a folder is never deleted in place (a damaged entry, detected by its
+    manifest of file sizes, is renamed aside first, so a reader that has it open keeps working)."""
     target = cache_root() / "gguf" / gguf_digest(gguf)
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+    if _complete(target):
         return target
-    logger.info("Dequantizing %s once into %s", gguf, target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+    with _locked(target.parent / f".{target.name}.lock"):
+        if _complete(target):  # another process finished it while we waited
+            return target
+        _clean_stale_staging(target.parent)
+        logger.warning(
+            "Converting %s to float32 safetensors once (cache: %s; set DECEMB_CACHE to move it); "
+            "later loads take about a second",
+            gguf.name,
+            target,
+        )
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=target.parent))
+        try:
+            _convert(gguf, staging)
+            if target.exists():  # damaged or incomplete: out of the way, never removed in place
+                aside = target.with_name(f".damaged-{os.getpid()}-{target.name}")
+                os.replace(target, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _convert(gguf: Path, staging: Path) -> None:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-        _drop_gguf_quantizer(model)
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / "SOURCE").write_text(f"{gguf}\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    except (ValueError, struct.error, KeyError, IndexError, EOFError, OSError) as error:
+        size = gguf.stat().st_size
+        raise ModelSourceError(
+            f"{gguf} is a truncated or malformed GGUF file ({size} bytes; {type(error).__name__}: "
+            f"{str(error)[:120]})"
+        ) from None
+    _drop_gguf_quantizer(model)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / "SOURCE").write_text(f"{gguf}\n")
+    sizes = {p.name: p.stat().st_size for p in staging.iterdir() if p.is_file()}
+    (staging / MANIFEST).write_text(json.dumps({"source": str(gguf), "sizes": sizes}, indent=1))
 
 
 def _drop_gguf_quantizer(model: PreTrainedModel) -> None:

@@ -17,7 +17,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.errors import ModelSourceError
-from decemb.gguf import cache_root, dequantized_gguf, is_gguf
+from decemb.gguf import cache_root, dequantized_gguf, is_gguf, safetensors_intact
 from decemb.models import MODEL_ALIASES
 from decemb.registry import suggest
 
@@ -48,6 +48,16 @@ def resolve_source(source: str | os.PathLike[str]) -> ResolvedSource:
     if text in MODEL_ALIASES:
         return ResolvedSource("alias", text, MODEL_ALIASES.get(text)())
     path = Path(text).expanduser()
+    try:
+        return _resolve_path(text, path)
+    except OSError as error:  # e.g. a name longer than the file system allows
+        raise ModelSourceError(f"model source {text[:80]!r}… cannot be a file or folder ({error.strerror})") from None
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model")
+
+
+def _resolve_path(text: str, path: Path) -> ResolvedSource:
     if path.is_file():
         if not is_gguf(path):
             raise ModelSourceError(f"{path} is a file but not a GGUF model (no 'GGUF' magic bytes)")
@@ -58,6 +68,11 @@ def resolve_source(source: str | os.PathLike[str]) -> ResolvedSource:
             return ResolvedSource("gguf", str(path), ggufs[0])
         if not (path / "config.json").exists():
             raise ModelSourceError(f"{path} is a folder without config.json (nor a single .gguf file)")
+        if not any((path / name).exists() for name in TOKENIZER_FILES):
+            raise ModelSourceError(f"{path} has no tokenizer files (none of {', '.join(TOKENIZER_FILES)})")
+        damaged = [weights.name for weights in sorted(path.glob("*.safetensors")) if not safetensors_intact(weights)]
+        if damaged:
+            raise ModelSourceError(f"{path}: {', '.join(damaged)} is truncated or malformed (safetensors)")
         return ResolvedSource("folder", str(path))
     if text.endswith(".gguf") or text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise ModelSourceError(f"model source {text!r} does not exist (no such file or folder)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from sentence_transformers.base.modules import InputModule
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.core import EncodingCore
+from decemb.errors import ModelSourceError
 from decemb.rendering import Renderer
 from decemb.settings import EncodeSettings, settings_from
 from decemb.strategies import Kind, Strategy, build_strategy
@@ -141,7 +143,11 @@ class DecembEmbedder(InputModule):
         if unknown:
             raise ValueError(f"model_kwargs {unknown} are not supported by decemb; supported: {', '.join(LOAD_KWARGS)}")
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision}
-        config = cls.load_config(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
+        try:
+            config = cls.load_config(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
+        except json.JSONDecodeError as error:
+            where = os.path.join(model_name_or_path, subfolder, cls.config_file_name)
+            raise ModelSourceError(f"{where} is not valid JSON ({error.msg} at line {error.lineno})") from None
         folder = cls.load_dir_path(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
         model, tokenizer = load_backbone(
             folder or os.path.join(model_name_or_path, subfolder),
