@@ -1,0 +1,32 @@
+"""The thread default follows the machine's free cores; an explicit setting wins."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from decemb import threads
+
+
+@pytest.mark.parametrize(("cores", "load", "expected"), [(2, 0.1, 2), (2, 1.2, 1), (2, 7.5, 1), (16, 3.4, 13)])
+def test_default_is_the_cores_not_already_busy(monkeypatch, cores, load, expected):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    assert threads.default_threads() == expected
+
+
+def test_omp_num_threads_wins(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (50.0, 50.0, 50.0))
+    assert threads.default_threads() == 3
+
+
+def test_set_threads_sets_torch_and_refuses_nonsense():
+    before = torch.get_num_threads()
+    try:
+        assert threads.set_threads(2) == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        threads.set_threads(0)
