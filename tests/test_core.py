@@ -118,3 +118,12 @@ def test_only_instruct_asks_for_a_task_instruction():
     for name in decemb.list_strategies():
         if name != "instruct":
             assert decemb.build_strategy(name).task_instruction("scifact", "retrieval") is None
+
+
+def test_numpy_string_arrays_are_texts_like_lists():
+    st = decemb.from_backbone(*tiny_backbone("llama"), "echo")
+    np.testing.assert_array_equal(st.encode(np.array(TEXTS)), st.encode(TEXTS))
+    with pytest.raises(TypeError, match="expected a str or a list of str, got ndarray"):
+        st.encode(np.array([TEXTS]))  # 2-D: not a list of texts
+    with pytest.raises(ValueError, match="input 1 is an empty string"):
+        st.encode(np.array(["a", ""]))

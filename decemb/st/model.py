@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from decemb.rendering import check_text
 
 
-def validate_texts(inputs: Any) -> None:
-    """A str, or a list/tuple of non-empty str; anything else is an error naming the offending index
-    (see :func:`decemb.rendering.check_text`)."""
+def validate_texts(inputs: Any) -> list[str] | str:
+    """A str, or a list/tuple/1-D numpy array of non-empty str (returned as a list); anything else is an
+    error naming the offending index (see :func:`decemb.rendering.check_text`)."""
     if isinstance(inputs, str):
-        items: list[Any] = [inputs]
-    elif isinstance(inputs, (list, tuple)):
-        items = list(inputs)
-    else:
+        check_text(0, inputs)
+        return inputs
+    if isinstance(inputs, np.ndarray) and inputs.ndim == 1 and inputs.dtype.kind in ("U", "O"):
+        inputs = [str(item) if isinstance(item, np.str_) else item for item in inputs.tolist()]
+    if not isinstance(inputs, (list, tuple)):
         raise TypeError(f"expected a str or a list of str, got {type(inputs).__name__}")
-    for index, item in enumerate(items):
+    for index, item in enumerate(inputs):
         check_text(index, item)
+    return list(inputs)
 
 
 class DecembModel(SentenceTransformer):
@@ -30,8 +33,8 @@ class DecembModel(SentenceTransformer):
     _token_lengths: dict[str, int] | None = None
 
     def encode(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        validate_texts(inputs)
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        inputs = validate_texts(inputs)
+        texts = [inputs] if isinstance(inputs, str) else inputs
         tokenizer = getattr(self[0], "tokenizer", None)
         if tokenizer is None or len(texts) < 2:
             return super().encode(inputs, *args, **kwargs)
