@@ -1,15 +1,22 @@
-"""Shared test helpers: tiny, randomly initialised models of several architectures and a tiny BPE tokenizer."""
+"""Shared test helpers: tiny, randomly initialised models of several architectures, a tiny BPE tokenizer,
+the strategy cases every suite runs, and the comparison runner's own fixture data and config builders.
+Test modules import from here, never from each other."""
 
 from __future__ import annotations
 
+import copy
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoModel,
+    Gemma2Config,
     Gemma3TextConfig,
+    GemmaConfig,
     GPT2Config,
     LlamaConfig,
     MistralConfig,
@@ -18,6 +25,8 @@ from transformers import (
 )
 
 ARCHITECTURES = ["llama", "mistral", "qwen2", "gemma3_text", "gpt2"]
+# Also built for the attention tests: every architecture decemb claims bidirectional attention for.
+BIDIRECTIONAL_ARCHITECTURES = [*ARCHITECTURES, "gemma", "gemma2"]
 DATA_ROOT = Path(os.environ.get("DECEMB_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 CORPUS = [
@@ -78,6 +87,12 @@ def tiny_config(arch: str, vocab_size: int):
         return Gemma3TextConfig(
             **decoder, head_dim=8, sliding_window=64, layer_types=["sliding_attention", "full_attention"]
         )
+    if arch == "gemma":
+        return GemmaConfig(**decoder, head_dim=8)
+    if arch == "gemma2":
+        return Gemma2Config(
+            **decoder, head_dim=8, sliding_window=64, layer_types=["sliding_attention", "full_attention"]
+        )
     if arch == "gpt2":
         return GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=256, **common)
     raise ValueError(arch)
@@ -94,7 +109,114 @@ def tiny_backbone(arch: str):
     """(model, tokenizer) for an architecture; Gemma and Llama-style models get a BOS-adding tokenizer."""
     if arch not in _CACHE:
         torch.manual_seed(0)
-        tokenizer = build_tokenizer(add_bos=arch in ("gemma3_text", "llama"))
-        model = AutoModel.from_config(tiny_config(arch, len(tokenizer)), attn_implementation="sdpa")
+        tokenizer = build_tokenizer(add_bos=arch in ("gemma", "gemma2", "gemma3_text", "llama"))
+        attention = "eager" if arch == "gemma2" else "sdpa"  # transformers has no SDPA path for Gemma-2
+        model = AutoModel.from_config(tiny_config(arch, len(tokenizer)), attn_implementation=attention)
         _CACHE[arch] = (model.eval(), tokenizer)
     return _CACHE[arch]
+
+
+# -- strategy cases (every strategy and every pooling variant) ----------------------------------------
+
+INSTRUCTION = "Retrieve semantically similar text."
+# (strategy, options) pairs covering every strategy and every pooling variant.
+CASES = [
+    ("mean", {}),
+    ("last", {}),
+    ("sgpt", {}),
+    ("echo", {"pooling": "mean"}),
+    ("echo", {"pooling": "last"}),
+    ("prompteol", {}),
+    ("prompteol", {"demonstrations": [{"sentence": "A jockey riding a horse.", "word": "Equestrian"}]}),
+    ("eos", {}),
+    ("eos", {"style": "cpt-text"}),
+    ("instruct", {"instruction": INSTRUCTION}),
+    ("llm2vec", {"pooling": "mean", "instruction": "Find similar text:"}),
+    ("llm2vec", {"pooling": "weighted_mean"}),
+    ("llm2vec", {"pooling": "eos"}),
+]
+CASE_IDS = [f"{name}-{'-'.join(str(v)[:12] for v in opts.values()) or 'default'}" for name, opts in CASES]
+
+
+# -- the comparison runner's own fixture data and configs ---------------------------------------------
+
+OWN_DATA = Path(__file__).parent / "fixtures" / "compare" / "data"
+
+OWN_TASKS = {
+    "sts": {
+        "type": "sts",
+        "name": "own-sts",
+        "path": "sts.csv",
+        "format": "csv",
+        "columns": {"text1": "sentence1", "text2": "sentence2", "score": "score"},
+    },
+    "retrieval": {"type": "retrieval", "name": "own-retrieval", "path": "retrieval", "format": "beir"},
+    "classification": {
+        "type": "classification",
+        "name": "own-classification",
+        "train": "classification-train.csv",
+        "test": "classification-test.csv",
+        "format": "csv",
+        "text": "text",
+        "label": "label",
+    },
+    "clustering": {
+        "type": "clustering",
+        "name": "own-clustering",
+        "path": "clustering.csv",
+        "format": "csv",
+        "header": False,
+        "text": [1, 2],
+        "label": 0,
+    },
+}
+
+
+def save_tiny_model(folder: Path) -> Path:
+    """The tiny random Llama, saved as a model folder (a config's model ``source``)."""
+    model, tokenizer = tiny_backbone("llama")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Never touch the user's ~/.cache/decemb; never inherit a data root from the environment; one
+    torch thread (the tiny models gain nothing from more, and spin-waiting threads on a busy 2-core
+    machine make their forwards 100× slower)."""
+    monkeypatch.setenv("DECEMB_CACHE", str(tmp_path / "decemb-cache"))
+    monkeypatch.delenv("DECEMB_DATA", raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_config(model_dir: Path, tmp_path: Path, *, strategies=("mean",), tasks=("sts",), **extra) -> dict:
+    """A config mapping over the own fixture data (``tasks`` names OWN_TASKS entries or is a dict)."""
+    return {
+        "data_root": str(OWN_DATA),
+        "output": str(tmp_path / "out"),
+        "cache": str(tmp_path / "cache.sqlite"),
+        "models": [{"name": "tiny", "source": str(model_dir), "batch_size": 4}],
+        "strategies": copy.deepcopy(list(strategies)),
+        "tasks": [copy.deepcopy(OWN_TASKS[t] if isinstance(t, str) else t) for t in tasks],
+        **extra,
+    }
+
+
+def parse_report(text: str) -> dict[tuple[str, str, str, int, str], tuple[float, bool]]:
+    """(task, model, strategy, layer, metric) → (value, bold) from the markdown tables of a report."""
+    found, task, header = {}, None, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            task, header = line[3:].strip(), None
+        elif line.startswith("| ") and task and task != "Timing":
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if header is None:
+                header = cells
+            elif not set(cells[0]) <= {"-", ":"}:
+                model, strategy, layer = cells[:3]
+                for metric, cell in zip(header[3:], cells[3:]):
+                    found[(task, model, strategy, int(layer), metric)] = (float(cell.strip("*")), cell.startswith("**"))
+    return found

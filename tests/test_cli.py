@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import tiny_backbone
-from test_compare import OWN_DATA, isolate, make_config, parse_report, save_tiny_model
+from helpers import OWN_DATA, isolate, make_config, parse_report, save_tiny_model, tiny_backbone
 
 import decemb
 from decemb.cli import main

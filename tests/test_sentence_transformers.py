@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_backbone
+from helpers import CASE_IDS, CASES, tiny_backbone
 from sentence_transformers import SentenceTransformer, util
-from test_strategies import CASE_IDS, CASES
 
 import decemb
 from decemb.loading import ModelSourceError
