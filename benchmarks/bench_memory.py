@@ -20,6 +20,13 @@ SentenceTransformer). An Engine runs each distinct rendered input once per ``emb
 repeated sentences costs at most the pool's size in forwards (the texts/s this prints are not throughput
 figures), but it pools once per text: a chunk with many copies of each sentence holds more pooling
 memory than one of distinct texts. The output file lives in a temporary folder and is deleted.
+
+``--cli``: the command line instead (default N = 10k, 100k; quick: 2k, 10k). For each N the texts are
+written to a ``.txt`` file (one per line) and a fresh ``python -m decemb.cli encode --model M --dtype D
+--batch-size B -q texts.txt out.npy`` (``--cli-format npz``: ``out.npz``) runs as a subprocess with
+``OMP_NUM_THREADS=--threads``; its peak RSS is the ``ru_maxrss`` that ``os.wait4`` reports for it (the
+whole process: interpreter, imports, model load and the encode; no counter reset). Printed: wall time,
+peak RSS, output size, and the growth of the peak per extra text. Target: flat in N.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ import _common as c
 
 FULL_SIZES = "10000,50000,100000"
 QUICK_SIZES = "2000,5000,10000"
+CLI_SIZES = "10000,100000"
+CLI_QUICK_SIZES = "2000,10000"
 
 
 class RssSampler(threading.Thread):
@@ -139,6 +148,8 @@ def main() -> None:
     p.add_argument("--sizes", default=None, help=f"comma-separated N (default {FULL_SIZES}; quick {QUICK_SIZES})")
     p.add_argument("--chunk-size", type=int, default=None, help="texts per chunk (default 4096; quick 1000)")
     p.add_argument("--encoder", choices=["engine", "st"], default="engine")
+    p.add_argument("--cli", action="store_true", help="measure `decemb encode` (a subprocess per N) instead")
+    p.add_argument("--cli-format", choices=["npy", "npz"], default="npy", help="`decemb encode` output format")
     p.add_argument("--child", type=int, default=None, help=argparse_hidden())
     args = c.parse(p, header=False)
     args.chunk_size = args.chunk_size or (1000 if args.quick else 4096)
@@ -146,6 +157,10 @@ def main() -> None:
         child(args)
         return
     c.print_header(args)
+    if args.cli:
+        cli(args)
+        c.print_footer()
+        return
     sizes = [int(n) for n in (args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)).split(",")]
     print(
         f"texts: {2 * args.pairs} distinct STS-B sentences repeated to N; encoder {args.encoder}; "
@@ -210,6 +225,64 @@ def main() -> None:
         f"{records[0]['output_bytes'] / records[0]['n']:.0f} bytes each)"
     )
     c.print_footer()
+
+
+def run_cli(args, n: int, folder: Path) -> dict:
+    """``decemb encode`` of N texts in a fresh process; its peak RSS from ``os.wait4``."""
+    import os
+
+    import numpy as np
+
+    pool = c.sts_sentences(c.data_root(args.data_root), args.pairs)
+    source = folder / f"texts-{n}.txt"
+    source.write_text("".join(pool[i % len(pool)] + "\n" for i in range(n)), encoding="utf-8")
+    output = folder / f"out-{n}.{args.cli_format}"
+    command = [sys.executable, "-m", "decemb.cli", "encode", "--model", args.model, "--dtype", args.dtype]
+    command += ["--batch-size", str(args.batch_size), "-q", str(source), str(output)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(c.REPO_ROOT)}
+    log = folder / f"log-{n}.txt"  # a file, not a pipe: a full pipe would block the child
+    with log.open("w") as sink:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+    process.returncode = code = os.waitstatus_to_exitcode(status)
+    if code:
+        sys.exit(f"decemb encode for N={n} failed ({code}):\n{log.read_text()[-3000:]}")
+    if args.cli_format == "npz":
+        with np.load(output) as archive:
+            shape = archive["embeddings"].shape
+    else:
+        shape = np.load(output, mmap_mode="r").shape
+    record = {"n": n, "seconds": seconds, "hwm": usage.ru_maxrss * 1024, "output_bytes": output.stat().st_size}
+    record["output_ok"] = shape[0] == n
+    output.unlink()
+    source.unlink()
+    return record
+
+
+def cli(args) -> None:
+    """Peak RSS of ``decemb encode`` per N (one subprocess each), and its growth in N."""
+    sizes = [int(n) for n in (args.sizes or (CLI_QUICK_SIZES if args.quick else CLI_SIZES)).split(",")]
+    print(
+        f"decemb encode (CLI, .{args.cli_format} output): {2 * args.pairs} distinct STS-B sentences repeated to N "
+        f"in a .txt file; OMP_NUM_THREADS={args.threads}; one fresh process per N"
+    )
+    records = []
+    with tempfile.TemporaryDirectory(prefix="decemb-bench-memory-cli-") as folder:
+        for n in sizes:
+            records.append(run_cli(args, n, Path(folder)))
+            print(f"  N={n}: {records[-1]['seconds']:.1f} s, peak RSS {c.mib(records[-1]['hwm'])}", flush=True)
+    rows = [[f"{r['n']:,}", f"{r['seconds']:.1f}", c.mib(r["hwm"]), c.mib(r["output_bytes"])] for r in records]
+    print()
+    print(c.table(rows, ["N", "s (whole process)", "peak RSS", "output"]))
+    first, last = records[0], records[-1]
+    per_text = (last["hwm"] - first["hwm"]) / max(1, last["n"] - first["n"])
+    print(
+        f"outputs complete: {all(r['output_ok'] for r in records)}; flatness: peak RSS from N={first['n']:,} to "
+        f"N={last['n']:,}: {c.mib(first['hwm'])} -> {c.mib(last['hwm'])} ({per_text:.0f} bytes per extra text; "
+        f"the output rows are {first['output_bytes'] / first['n']:.0f} bytes each)"
+    )
 
 
 def argparse_hidden() -> str:

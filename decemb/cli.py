@@ -47,6 +47,9 @@ def _int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from decemb import __version__
+    from decemb.settings import EncodeSettings
+
+    defaults = EncodeSettings()
 
     parser = _Parser(prog="decemb", description="Decoder-only language models as text embedders.")
     parser.add_argument("--version", action="version", version=f"decemb {__version__}")
@@ -90,9 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--column", metavar="NAME", help="text column (CSV/TSV) or key (JSONL)")
     encode.add_argument("--id-column", metavar="NAME", help="id column/key; ids are saved next to the embeddings")
     encode.add_argument("--instruction", help="per-call instruction (strategies that take one, e.g. instruct)")
-    encode.add_argument("--layer", type=_int, default=-1, help="hidden layer to pool (default: -1, the last)")
-    encode.add_argument("--max-length", type=_positive_int, default=512, metavar="N")
-    encode.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    encode.add_argument(
+        "--layer", type=_int, default=defaults.layer, help="hidden layer to pool (default: %(default)s, the last)"
+    )
+    encode.add_argument("--max-length", type=_positive_int, default=defaults.max_length, metavar="N")
+    encode.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, metavar="N")
     encode.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU)")
     encode.add_argument("--device", help="e.g. cpu or cuda")
     encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
@@ -136,51 +141,64 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from decemb.compare.config import ConfigError
-    from decemb.compare.encode import build_checked_strategy, encode_texts, parse_options, read_texts, save_embeddings
-    from decemb.compare.runner import transformers_progress
-    from decemb.forward import resolve_layer
-    from decemb.loading import DTYPES, ModelSourceError, load_backbone
+    from decemb.encode import build_checked_strategy, check_output, encode_to_file, parse_options, read_texts
+    from decemb.errors import ConfigError
+    from decemb.loading import parse_dtype
 
     strategy = build_checked_strategy(args.strategy, parse_options(args.option))
     if args.instruction is not None and not strategy.takes_instruction:
         raise ConfigError(f"strategy {strategy.name!r} takes no instruction", key="--instruction")
-    if args.dtype is not None and args.dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype {args.dtype!r}; expected one of {', '.join(DTYPES)}", key="--dtype")
-    suffix = Path(args.output).suffix.lower()
-    if suffix not in (".npy", ".npz"):
-        raise ConfigError("the output must end in .npy or .npz", file=args.output)
-    if args.id_column and suffix != ".npz":
+    try:
+        parse_dtype(args.dtype)
+    except ValueError as error:
+        raise ConfigError(str(error), key="--dtype") from None
+    if check_output(args.output) != ".npz" and args.id_column:
         raise ConfigError("--id-column saves ids next to the embeddings: use an .npz output", file=args.output)
     texts, ids = read_texts(args.input, column=args.column, id_column=args.id_column)
+    engine = _encode_engine(args, strategy)
+    encode_to_file(
+        engine,
+        strategy,
+        texts,
+        args.output,
+        ids=ids,
+        kind=args.kind,
+        instruction=args.instruction,
+        normalize=args.normalize,
+        show_progress=not args.quiet,
+    )
+    width = engine.core.hidden_size
+    print(f"decemb: wrote {len(texts)} × {width} embeddings to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _encode_engine(args: argparse.Namespace, strategy: Any) -> Any:
+    """Load the model and refuse, before any work, a layer, strategy or ``--max-length`` it cannot take."""
+    from decemb.attention import UnsupportedArchitectureError
+    from decemb.engine import Engine
+    from decemb.errors import ConfigError, ModelSourceError
+    from decemb.loading import load_backbone
+    from decemb.progress import transformers_progress
+    from decemb.settings import settings_from
+    from decemb.templates import TemplateError
+
+    settings = settings_from(max_length=args.max_length, batch_size=args.batch_size, layer=args.layer)
     try:
         with transformers_progress(not args.quiet):
             model, tokenizer = load_backbone(args.model, dtype=args.dtype, device=args.device)
     except ModelSourceError as error:
         raise ConfigError(str(error), key="--model") from None
     try:
-        resolve_layer(model, args.layer)
+        engine = Engine(model, tokenizer, settings)  # binds the settings: the layer must be in range
     except ValueError as error:
         raise ConfigError(str(error), key="--layer") from None
-    embeddings = encode_texts(
-        model,
-        tokenizer,
-        strategy,
-        texts,
-        kind=args.kind,
-        layer=args.layer,
-        instruction=args.instruction,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        show_progress=not args.quiet,
-    )
-    if args.normalize:
-        embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-    save_embeddings(args.output, embeddings.astype(np.float32, copy=False), ids)
-    print(f"decemb: wrote {embeddings.shape[0]} × {embeddings.shape[1]} embeddings to {args.output}", file=sys.stderr)
-    return 0
+    try:
+        engine.core.check(strategy, [args.instruction])
+    except (UnsupportedArchitectureError, TemplateError) as error:
+        raise ConfigError(str(error), key="--strategy") from None
+    except ValueError as error:  # the template leaves no room for the text within max_length
+        raise ConfigError(str(error), key="--max-length") from None
+    return engine
 
 
 def _format_option(value: Any, width: int = 60) -> str:
@@ -223,8 +241,7 @@ COMMANDS = {"compare": _compare, "encode": _encode, "strategies": _strategies}
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from decemb.attention import UnsupportedArchitectureError
-    from decemb.compare.config import ConfigError
-    from decemb.loading import ModelSourceError
+    from decemb.errors import ConfigError, ModelSourceError
     from decemb.registry import UnknownNameError
     from decemb.tasks import TaskDataError
     from decemb.templates import TemplateError

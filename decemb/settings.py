@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveInt, StrictInt, ValidationError, model_validator
 
+from decemb.errors import pydantic_message
 from decemb.registry import did_you_mean
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def settings_from(base: EncodeSettings | None = None, **changes: Any) -> EncodeS
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+        message = pydantic_message(first)
         if first["type"] == "extra_forbidden":
             message = f"unknown setting{did_you_mean(key, EncodeSettings.model_fields, list_known=True)}"
         raise ValueError(f"{key}: {message}" if key else message) from None

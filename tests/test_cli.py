@@ -238,6 +238,18 @@ def test_encode_jsonl_field_as_documents(tiny_model_dir: Path, tmp_path: Path, c
     assert not np.allclose(got, st_model("instruct").encode_query(texts), atol=1e-3)
 
 
+def test_encode_normalize_streams_unit_rows_to_npz(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "emb.npz"
+    code, _, err = run_cli(capsys, "encode", "--model", tiny_model_dir, "--normalize", OWN_DATA / "texts.txt", output)
+    assert code == 0, err
+    assert "decemb: wrote 4 × 32 embeddings" in err
+    with np.load(output) as saved:
+        assert saved.files == ["embeddings"]
+        expected = st_model("mean").encode(TEXTS_TXT, normalize_embeddings=True)
+        np.testing.assert_allclose(saved["embeddings"], expected, atol=1e-5, rtol=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["emb.npz"]  # no temporary file left
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -247,6 +259,9 @@ def test_encode_jsonl_field_as_documents(tiny_model_dir: Path, tmp_path: Path, c
         (["--option", "pooling"], r"--option: expected key=value"),
         (["--strategy", "mean", "--instruction", "Hi"], r"--instruction: strategy 'mean' takes no instruction"),
         (["--layer", "9"], r"--layer: layer 9 is out of range"),
+        (["--dtype", "fp8"], r"--dtype: unknown dtype 'fp8'; expected one of float32"),
+        (["--strategy", "echo", "--max-length", "8"], r"--max-length: max_length=8 leaves no room for the text"),
+        (["--option", "name=last"], r"--option name: unknown option for strategy 'mean'"),
     ],
 )
 def test_encode_user_errors(args, expected: str, tiny_model_dir: Path, tmp_path: Path, capsys) -> None:

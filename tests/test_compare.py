@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -12,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
-from helpers import DATA_ROOT, tiny_backbone
+from helpers import DATA_ROOT, OWN_DATA, OWN_TASKS, isolate, make_config, parse_report, save_tiny_model
 
 import decemb
 from decemb.compare import (
@@ -32,38 +30,6 @@ from decemb.compare import (
 )
 from decemb.tasks import load_task
 
-FIXTURES = Path(__file__).parent / "fixtures" / "compare"
-OWN_DATA = FIXTURES / "data"
-
-OWN_TASKS = {
-    "sts": {
-        "type": "sts",
-        "name": "own-sts",
-        "path": "sts.csv",
-        "format": "csv",
-        "columns": {"text1": "sentence1", "text2": "sentence2", "score": "score"},
-    },
-    "retrieval": {"type": "retrieval", "name": "own-retrieval", "path": "retrieval", "format": "beir"},
-    "classification": {
-        "type": "classification",
-        "name": "own-classification",
-        "train": "classification-train.csv",
-        "test": "classification-test.csv",
-        "format": "csv",
-        "text": "text",
-        "label": "label",
-    },
-    "clustering": {
-        "type": "clustering",
-        "name": "own-clustering",
-        "path": "clustering.csv",
-        "format": "csv",
-        "header": False,
-        "text": [1, 2],
-        "label": 0,
-    },
-}
-
 METRICS = {
     "sts": {"spearman", "pearson"},
     "retrieval": {"ndcg@10", "mrr@10", "map@100", "recall@10", "recall@100", "accuracy@1"},
@@ -74,26 +40,6 @@ METRICS = {
 needs_data = pytest.mark.skipif(not DATA_ROOT.is_dir(), reason=f"evaluation data not found at {DATA_ROOT}")
 
 
-def save_tiny_model(folder: Path) -> Path:
-    """The conftest's tiny random Llama, saved as a model folder (a config's model ``source``)."""
-    model, tokenizer = tiny_backbone("llama")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Never touch the user's ~/.cache/decemb; never inherit a data root from the environment; one
-    torch thread (the tiny models gain nothing from more, and spin-waiting threads on a busy 2-core
-    machine make their forwards 100× slower)."""
-    monkeypatch.setenv("DECEMB_CACHE", str(tmp_path / "decemb-cache"))
-    monkeypatch.delenv("DECEMB_DATA", raising=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
@@ -102,19 +48,6 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield from isolate(tmp_path, monkeypatch)
-
-
-def make_config(model_dir: Path, tmp_path: Path, *, strategies=("mean",), tasks=("sts",), **extra) -> dict:
-    """A config mapping over the own fixture data (``tasks`` names OWN_TASKS entries or is a dict)."""
-    return {
-        "data_root": str(OWN_DATA),
-        "output": str(tmp_path / "out"),
-        "cache": str(tmp_path / "cache.sqlite"),
-        "models": [{"name": "tiny", "source": str(model_dir), "batch_size": 4}],
-        "strategies": copy.deepcopy(list(strategies)),
-        "tasks": [copy.deepcopy(OWN_TASKS[t] if isinstance(t, str) else t) for t in tasks],
-        **extra,
-    }
 
 
 def run(data: dict, **kwargs):
@@ -333,24 +266,22 @@ def test_run_time_errors_name_key_and_file(tiny_model_dir: Path, tmp_path: Path)
         run(data)
 
 
+def test_templates_are_checked_at_the_capped_max_length(tmp_path: Path) -> None:
+    """GPT-2 learns 12 positions here: the default max_length is capped at 12 before the templates are
+    checked, so echo's long template is refused up front, keyed to the model's max_length."""
+    from helpers import build_tokenizer
+    from transformers import AutoModel, GPT2Config
+
+    tokenizer = build_tokenizer(add_bos=False)
+    config = GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=12, vocab_size=len(tokenizer))
+    AutoModel.from_config(config).save_pretrained(tmp_path / "gpt2")
+    tokenizer.save_pretrained(tmp_path / "gpt2")
+    data = make_config(tmp_path / "gpt2", tmp_path, strategies=["mean", "echo"])
+    with pytest.raises(ConfigError, match=r"^models\[0\]\.max_length: max_length=12 leaves no room .*'echo'"):
+        run(data)
+
+
 # -- outputs -------------------------------------------------------------------------------------
-
-
-def parse_report(text: str) -> dict[tuple[str, str, str, int, str], tuple[float, bool]]:
-    """(task, model, strategy, layer, metric) → (value, bold) from the markdown tables of a report."""
-    found, task, header = {}, None, None
-    for line in text.splitlines():
-        if line.startswith("## "):
-            task, header = line[3:].strip(), None
-        elif line.startswith("| ") and task and task != "Timing":
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if header is None:
-                header = cells
-            elif not set(cells[0]) <= {"-", ":"}:
-                model, strategy, layer = cells[:3]
-                for metric, cell in zip(header[3:], cells[3:]):
-                    found[(task, model, strategy, int(layer), metric)] = (float(cell.strip("*")), cell.startswith("**"))
-    return found
 
 
 def test_outputs_are_consistent_and_atomic(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -395,7 +326,7 @@ def test_report_handles_nan_and_json_null() -> None:
 
 
 def test_interrupted_write_keeps_the_previous_file(tmp_path: Path) -> None:
-    from decemb.compare.report import atomic_write
+    from decemb.files import atomic_write
 
     target = tmp_path / "results.json"
     target.write_text("old")

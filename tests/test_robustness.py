@@ -572,8 +572,8 @@ def _scribble_after_first_page(path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
-        ("not-sqlite", "is not a usable SQLite file (file is not a database); delete it, or run with"),
-        ("cut-in-half", "is not a usable SQLite file (database disk image is malformed); delete it, or run with"),
+        ("not-sqlite", "is damaged (file is not a database); delete it, or run with"),
+        ("cut-in-half", "is damaged (database disk image is malformed); delete it, or run with"),
         ("pages-overwritten", "is damaged (database disk image is malformed); delete it, or run with"),
     ],
     ids=["not-sqlite", "cut-in-half", "pages-overwritten"],

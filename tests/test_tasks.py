@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from decemb.tasks import (
+    TASK_REGISTRY,
     TASK_TYPES,
     ClassificationTaskConfig,
     ClusteringTaskConfig,
@@ -23,6 +24,7 @@ from decemb.tasks import (
     Task,
     TaskDataError,
     TaskFileNotFoundError,
+    TaskType,
     default_data_root,
     load_task,
     parse_task_config,
@@ -87,6 +89,20 @@ def test_presets_parse_to_their_config_classes() -> None:
     assert isinstance(parse_task_config(AGNEWS), ClusteringTaskConfig)
     assert set(TASK_TYPES) == {"sts", "retrieval", "classification", "clustering"}
     assert TASK_TYPES["sts"] is STSTaskConfig
+
+
+def test_task_types_derive_from_one_registry(tmp_path: Path) -> None:
+    """The union, TASK_TYPES and load_task's dispatch all come from TASK_REGISTRY."""
+    assert list(TASK_TYPES) == list(TASK_REGISTRY)
+    for name in TASK_REGISTRY:
+        task_type = TASK_REGISTRY.get(name)
+        assert isinstance(task_type, TaskType) and task_type.name == name and TASK_TYPES[name] is task_type.config
+    with pytest.raises(ValidationError, match="does not match any of the expected tags"):
+        parse_task_config({**STSB, "type": "nope"})
+    with pytest.raises(TypeError, match="not a task config: object"):
+        load_task(object(), tmp_path)
+    with pytest.raises(TypeError, match="not a task config"):
+        load_task(STSTaskConfig.model_construct(type="retrieval"), tmp_path)
 
 
 @pytest.mark.parametrize("base", [STSB, SCIFACT, BANKING, AGNEWS], ids=lambda c: c["type"])

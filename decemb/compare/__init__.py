@@ -7,7 +7,11 @@
     print(format_report(results))
     write_outputs(results, config.output_dir())
 
-See :mod:`decemb.compare.config` for the config format and its path/cache/label semantics.
+See :mod:`decemb.compare.config` for the config format and its path/cache/label semantics. Modules:
+``config`` (the config models), ``errors`` (validation errors → one line), ``paths`` (data root and
+cache), ``inputs`` (loading the tasks), ``plan`` (the jobs of one model × task), ``runner``,
+``results`` (the records), ``tables`` / ``report`` / ``charts`` (the outputs). ``encode_texts``,
+``read_texts`` and ``save_embeddings`` are re-exported from :mod:`decemb.encode` (``decemb encode``).
 """
 
 from __future__ import annotations
@@ -21,17 +25,12 @@ from decemb.compare.config import (
     load_config,
     parse_config,
 )
-from decemb.compare.encode import encode_texts, read_texts, save_embeddings
+from decemb.compare.paths import default_cache_path, resolve_cache_path, resolve_data_root
+from decemb.compare.plan import task_instruction
 from decemb.compare.report import format_report, read_results, task_tables, write_outputs
-from decemb.compare.runner import (
-    Result,
-    Results,
-    default_cache_path,
-    resolve_cache_path,
-    resolve_data_root,
-    run_comparison,
-    task_instruction,
-)
+from decemb.compare.results import Result, Results
+from decemb.compare.runner import run_comparison
+from decemb.encode import encode_texts, read_texts, save_embeddings
 
 __all__ = [
     "ComparisonConfig",

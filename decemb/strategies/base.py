@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from transformers import PreTrainedTokenizerBase
 
 from decemb.attention import CAUSAL, AttentionMode
+from decemb.errors import pydantic_message
 from decemb.registry import Registry, did_you_mean
 from decemb.rendering import Renderer
-from decemb.settings import SETTING_KEYS
+from decemb.settings import DEFAULT_MAX_LENGTH, SETTING_KEYS
 from decemb.templates import Template
 
 Kind = Literal["query", "document"]
@@ -59,7 +60,7 @@ class Strategy(BaseModel):
         kind: Kind,
         instruction: str | None = None,
         *,
-        max_length: int | None = 512,
+        max_length: int | None = DEFAULT_MAX_LENGTH,
         add_special_tokens: bool = True,
     ) -> Renderer:
         """The renderer for one side (query/document) and one instruction of this strategy."""
@@ -115,5 +116,4 @@ def build_strategy(name: str, *, nearby_keys: tuple[str, ...] = (), **options: A
             known = list(cls.model_fields)
             hint = did_you_mean(key, [*known, *nearby_keys]) or f" (known options: {', '.join(known) or 'none'})"
             raise StrategyOptionError(name, key, f"unknown option for strategy {name!r}{hint}", True) from None
-        reason = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-        raise StrategyOptionError(name, key, reason, False) from None
+        raise StrategyOptionError(name, key, pydantic_message(first), False) from None

@@ -27,21 +27,20 @@ from decemb.tasks.base import EncodeRequest, Task, TaskDataError, TaskFileNotFou
 from decemb.tasks.classification import ClassificationTask
 from decemb.tasks.clustering import ClusteringTask
 from decemb.tasks.config import (
-    TASK_TYPES,
     ClassificationTaskConfig,
     ClusteringTaskConfig,
     RetrievalFields,
     RetrievalTaskConfig,
     STSColumns,
     STSTaskConfig,
-    TaskConfig,
-    parse_task_config,
 )
 from decemb.tasks.loader import default_data_root, load_task
 from decemb.tasks.retrieval import RetrievalTask
 from decemb.tasks.sts import STSTask
+from decemb.tasks.types import TASK_REGISTRY, TASK_TYPES, TaskConfig, TaskType, parse_task_config
 
 __all__ = [
+    "TASK_REGISTRY",
     "TASK_TYPES",
     "ClassificationTask",
     "ClassificationTaskConfig",
@@ -58,6 +57,7 @@ __all__ = [
     "TaskConfig",
     "TaskDataError",
     "TaskFileNotFoundError",
+    "TaskType",
     "default_data_root",
     "load_task",
     "parse_task_config",

@@ -1,4 +1,7 @@
-"""Pydantic configs for evaluation tasks: a union discriminated on ``type``.
+"""Pydantic configs for evaluation tasks, one class per task type (``type`` tells them apart).
+
+The union of them (``TaskConfig``) and ``TASK_TYPES`` derive from the task-type registry,
+:mod:`decemb.tasks.types`.
 
 Every model forbids unknown keys, so a typo is a ``ValidationError`` whose ``loc`` names the key.
 Paths are relative to the data root (``load_task``'s ``data_root``) unless absolute.
@@ -10,13 +13,11 @@ Column references (``ColumnRef``) are a column name (csv/tsv with a header, or a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 
 __all__ = [
-    "TASK_TYPES",
     "ClassificationTaskConfig",
     "ClusteringTaskConfig",
     "ColumnRef",
@@ -24,8 +25,6 @@ __all__ = [
     "RetrievalTaskConfig",
     "STSColumns",
     "STSTaskConfig",
-    "TaskConfig",
-    "parse_task_config",
 ]
 
 ColumnRef = str | Annotated[int, Field(ge=0)]
@@ -243,23 +242,3 @@ class ClusteringTaskConfig(_LabelledTable):
     path: str = Field(min_length=1)
     n_clusters: int | None = Field(default=None, ge=2)
     n_init: PositiveInt = 10
-
-
-TaskConfig = Annotated[
-    STSTaskConfig | RetrievalTaskConfig | ClassificationTaskConfig | ClusteringTaskConfig,
-    Field(discriminator="type"),
-]
-
-TASK_TYPES: dict[str, type[BaseModel]] = {
-    "sts": STSTaskConfig,
-    "retrieval": RetrievalTaskConfig,
-    "classification": ClassificationTaskConfig,
-    "clustering": ClusteringTaskConfig,
-}
-
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(TaskConfig)
-
-
-def parse_task_config(data: Mapping[str, Any]) -> TaskConfig:
-    """Validate a mapping (e.g. one YAML entry) into the config class selected by its ``type``."""
-    return _ADAPTER.validate_python(data)

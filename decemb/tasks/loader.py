@@ -8,18 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from decemb.tasks.base import Task
-from decemb.tasks.classification import load_classification
-from decemb.tasks.clustering import load_clustering
-from decemb.tasks.config import (
-    ClassificationTaskConfig,
-    ClusteringTaskConfig,
-    RetrievalTaskConfig,
-    STSTaskConfig,
-    TaskConfig,
-    parse_task_config,
-)
-from decemb.tasks.retrieval import load_retrieval
-from decemb.tasks.sts import load_sts
+from decemb.tasks.types import parse_task_config, task_type_of
 
 DATA_ENV = "DECEMB_DATA"
 
@@ -32,8 +21,9 @@ def default_data_root() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
-def load_task(config: TaskConfig | Mapping[str, Any], data_root: str | Path | None = None) -> Task:
-    """Build the task a config describes; ``config`` may also be a raw mapping (validated first).
+def load_task(config: Any, data_root: str | Path | None = None) -> Task:
+    """Build the task a config (a ``TaskConfig``) describes; ``config`` may also be a raw mapping (validated
+    first). The loader is the one registered for the config's ``type`` (:mod:`decemb.tasks.types`).
 
     Relative data paths resolve against ``data_root`` (default: :func:`default_data_root`). Missing
     files raise ``TaskFileNotFoundError`` (a ``FileNotFoundError`` and ``ValueError``) and bad data or
@@ -42,12 +32,4 @@ def load_task(config: TaskConfig | Mapping[str, Any], data_root: str | Path | No
     if isinstance(config, Mapping):
         config = parse_task_config(config)
     root = Path(data_root).expanduser() if data_root is not None else default_data_root()
-    if isinstance(config, STSTaskConfig):
-        return load_sts(config, root)
-    if isinstance(config, RetrievalTaskConfig):
-        return load_retrieval(config, root)
-    if isinstance(config, ClassificationTaskConfig):
-        return load_classification(config, root)
-    if isinstance(config, ClusteringTaskConfig):
-        return load_clustering(config, root)
-    raise TypeError(f"not a task config: {type(config).__name__}")
+    return task_type_of(config).load(config, root)

@@ -7,7 +7,9 @@ Input formats (by extension):
 * ``.jsonl`` / ``.ndjson``: one JSON object per line; ``column`` / ``id_column`` are keys.
 
 Output: ``.npy`` (a float32 array, one row per text) or ``.npz`` (``embeddings`` and, with an
-``id_column``, ``ids``), written atomically.
+``id_column``, ``ids``), written atomically. :func:`encode_to_file` (what ``decemb encode`` runs) streams
+the vectors to the file chunk by chunk (:mod:`decemb.streaming`), so memory stays flat however many texts
+there are; :func:`encode_texts` + :func:`save_embeddings` are the in-memory equivalent.
 """
 
 from __future__ import annotations
@@ -21,13 +23,26 @@ from typing import Any
 
 import numpy as np
 
-from decemb.compare.config import ConfigError, check_strategy
-from decemb.compare.report import atomic_write
+from decemb.errors import ConfigError
+from decemb.files import atomic_write
+from decemb.settings import EncodeSettings
 from decemb.strategies import Kind, Strategy
+from decemb.strategy_entry import check_strategy
 
-__all__ = ["TABLE_FORMATS", "build_checked_strategy", "encode_texts", "parse_options", "read_texts", "save_embeddings"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "TABLE_FORMATS",
+    "build_checked_strategy",
+    "check_output",
+    "encode_texts",
+    "encode_to_file",
+    "parse_options",
+    "read_texts",
+    "save_embeddings",
+]
 
 TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+OUTPUT_FORMATS = (".npy", ".npz")
 
 
 def _format_of(path: Path) -> str:
@@ -127,7 +142,7 @@ def build_checked_strategy(name: str, options: dict[str, Any]) -> Strategy:
     """:func:`decemb.strategies.build_strategy` with ``ConfigError`` naming ``--strategy`` / ``--option KEY``."""
     spec, key, message = check_strategy(name, options)
     if spec is None:
-        where = "--strategy" if key == "name" else f"--option {key}" if key else "--option"
+        where = "--strategy" if key == "name" and "name" not in options else f"--option {key}" if key else "--option"
         raise ConfigError(message or "invalid strategy", key=where)
     return spec
 
@@ -139,34 +154,59 @@ def encode_texts(
     texts: Sequence[str],
     *,
     kind: Kind = "query",
-    layer: int = -1,
     instruction: str | None = None,
-    max_length: int | None = 512,
-    batch_size: int = 32,
+    settings: EncodeSettings | None = None,
     show_progress: bool = False,
+    **changes: Any,
 ) -> np.ndarray:
-    """Embed ``texts`` with one strategy through the shared-forward engine (float32, one row per text)."""
+    """Embed ``texts`` with one strategy through the shared-forward engine (float32, one row per text), in
+    memory. ``settings`` (default: :class:`EncodeSettings`'s) with ``changes`` (e.g. ``layer=3``) applied."""
     from decemb.engine import EmbeddingJob, Engine
     from decemb.settings import settings_from
 
-    engine = Engine(
-        model, tokenizer, settings_from(max_length=max_length, batch_size=batch_size), show_progress=show_progress
-    )
-    job = EmbeddingJob(strategy=strategy, kind=kind, texts=list(texts), layer=layer, instruction=instruction)
-    return engine.embed([job])[0]
+    engine = Engine(model, tokenizer, settings_from(settings, **changes), show_progress=show_progress)
+    return engine.embed([EmbeddingJob(strategy=strategy, kind=kind, texts=list(texts), instruction=instruction)])[0]
+
+
+def check_output(path: str | os.PathLike[str], ids: bool = False) -> str:
+    """The output's format (``.npy`` or ``.npz``); ``ConfigError`` naming the file for anything else, or
+    for ids without an ``.npz``."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise ConfigError("the output must end in .npy or .npz", file=os.fspath(path))
+    if ids and suffix != ".npz":
+        raise ConfigError("ids need an .npz output (.npy holds one array)", file=os.fspath(path))
+    return suffix
+
+
+def encode_to_file(
+    engine: Any,
+    strategy: Strategy,
+    texts: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    ids: Sequence[str] | None = None,
+    kind: Kind = "query",
+    instruction: str | None = None,
+    normalize: bool = False,
+    show_progress: bool = False,
+) -> Path:
+    """Stream the embeddings of ``texts`` (one :class:`~decemb.engine.Engine` call per chunk) into ``path``:
+    ``.npy``, or ``.npz`` with ``embeddings`` and, given ``ids``, ``ids``; written atomically."""
+    from decemb.streaming import encode_to_npy, encode_to_npz
+
+    options: dict[str, Any] = {"kind": kind, "strategy": strategy, "instruction": instruction}
+    options.update(normalize=normalize, show_progress=show_progress)
+    if check_output(path, ids is not None) == ".npy":
+        return encode_to_npy(engine, texts, path, **options)
+    return encode_to_npz(engine, texts, path, ids=ids, **options)
 
 
 def save_embeddings(path: str | os.PathLike[str], embeddings: np.ndarray, ids: Sequence[str] | None = None) -> Path:
     """``.npy`` (the array) or ``.npz`` (``embeddings`` and optional ``ids``), atomically."""
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix == ".npy":
-        if ids is not None:
-            raise ConfigError("ids need an .npz output (.npy holds one array)", file=os.fspath(path))
-        return atomic_write(target, lambda handle: np.save(handle, embeddings), binary=True)
-    if suffix == ".npz":
-        arrays: dict[str, np.ndarray] = {"embeddings": embeddings}
-        if ids is not None:
-            arrays["ids"] = np.asarray(list(ids), dtype=str)
-        return atomic_write(target, lambda handle: np.savez(handle, **arrays), binary=True)
-    raise ConfigError("the output must end in .npy or .npz", file=os.fspath(path))
+    if check_output(path, ids is not None) == ".npy":
+        return atomic_write(path, lambda handle: np.save(handle, embeddings), binary=True)
+    arrays: dict[str, np.ndarray] = {"embeddings": embeddings}
+    if ids is not None:
+        arrays["ids"] = np.asarray(list(ids), dtype=str)
+    return atomic_write(path, lambda handle: np.savez(handle, **arrays), binary=True)

@@ -1,0 +1,93 @@
+"""A comparison config's pydantic ``ValidationError`` → one ``(key path, message)`` line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from decemb.errors import pydantic_message
+from decemb.registry import did_you_mean, suggest
+from decemb.tasks import TASK_TYPES
+
+__all__ = ["format_validation_error"]
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic model classes inside an annotation (through lists, unions and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found += [model for model in _models_in(arg) if model not in found]
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and not found and isinstance(origin, type) and issubclass(origin, BaseModel):
+        found.append(origin)
+    return found
+
+
+def _tag(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("type")
+    return None if field is None else field.default
+
+
+def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]]]:
+    """Display path for ``loc`` (``tasks[0].limit``; union tags dropped) and the models owning its last key."""
+    models: list[type[BaseModel]] = [root]
+    parent = models
+    path = ""
+    for part in loc:
+        parent = models
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        tagged = [model for model in models if _tag(model) == part]
+        if len(models) > 1 and tagged:
+            models = tagged
+            continue
+        path += f".{part}" if path else str(part)
+        fields = {name: field for model in models for name, field in model.model_fields.items()}
+        models = _models_in(fields[part].annotation) if part in fields else []
+    return path, parent
+
+
+def _typo_behind(errors: list[Any]) -> Any:
+    """When the first error is a missing key and a sibling unknown key is a near miss of it (``modles``
+    for ``models``), that unknown key: the typo is the cause and the one to report."""
+    first = errors[0]
+    if first["type"] != "missing":
+        return None
+    parent, wanted = tuple(first["loc"][:-1]), str(first["loc"][-1])
+    for other in errors[1:]:
+        loc = tuple(other["loc"])
+        if other["type"] == "extra_forbidden" and loc[:-1] == parent and suggest(loc[-1], [wanted]):
+            return other
+    return None
+
+
+def format_validation_error(error: ValidationError, root: type[BaseModel]) -> tuple[str | None, str]:
+    """``(key path, message)`` for the first error of a ``ValidationError`` of the config model ``root``
+    (plus a count of the others)."""
+    errors = error.errors()
+    first = _typo_behind(errors) or errors[0]
+    key, parent = _walk(root, tuple(first["loc"]))
+    kind = first["type"]
+    if kind == "decemb_config":
+        key, message = None, str(first["ctx"]["message"])
+    elif kind == "extra_forbidden":
+        known = sorted({name for model in parent for name in model.model_fields})
+        unknown = first["loc"][-1]
+        message = "unknown key" + (did_you_mean(unknown, known) or f" (known keys: {', '.join(known)})")
+    elif kind == "union_tag_invalid":
+        tag = first["ctx"]["tag"]
+        key = f"{key}.type"
+        message = f"unknown task type {tag!r}{did_you_mean(tag, TASK_TYPES)}; known: {', '.join(TASK_TYPES)}"
+    elif kind == "union_tag_not_found":
+        key = f"{key}.type"
+        message = f"required key missing (one of {', '.join(TASK_TYPES)})"
+    else:
+        message = pydantic_message(first)
+    others = len(errors) - 1
+    if others:
+        message += f" (and {others} more error{'s' if others > 1 else ''})"
+    return key or None, message
