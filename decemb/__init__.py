@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "describe_strategies": "decemb.api",
+    "describe_strategies": "decemb.strategies",
     "explain": "decemb.api",
     "from_backbone": "decemb.api",
-    "list_strategies": "decemb.api",
+    "list_strategies": "decemb.strategies",
     "load": "decemb.api",
     "instruction_for": "decemb.instructions",
     "load_backbone": "decemb.loading",
@@ -58,9 +58,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs only
-    from decemb.api import describe_strategies, explain, from_backbone, list_strategies, load
+    from decemb.api import explain, from_backbone, load
     from decemb.instructions import instruction_for
     from decemb.loading import load_backbone
     from decemb.settings import EncodeSettings
-    from decemb.strategies import STRATEGIES, Strategy, build_strategy, register
+    from decemb.strategies import STRATEGIES, Strategy, build_strategy, describe_strategies, list_strategies, register
     from decemb.templates import Template

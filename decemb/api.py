@@ -1,4 +1,4 @@
-"""Public entry points: ``decemb.load`` and the strategy listing."""
+"""Public entry points: ``decemb.load``, ``from_backbone`` and ``explain``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from decemb.errors import ModelSourceError
 from decemb.loading import load_backbone, parse_dtype
 from decemb.settings import SETTING_KEYS, EncodeSettings, settings_from
 from decemb.st import DecembEmbedder, DecembModel, DecembPooling
-from decemb.strategies import STRATEGIES, Strategy, build_strategy
+from decemb.strategies import Strategy, build_strategy
 
 
 def is_saved_model(source: str | os.PathLike[str]) -> bool:
@@ -33,29 +33,6 @@ def is_saved_model(source: str | os.PathLike[str]) -> bool:
     if foreign:
         raise ValueError(f"{folder} lists module classes outside decemb and sentence-transformers: {foreign}")
     return True
-
-
-def list_strategies() -> list[str]:
-    """Names of the registered strategies, sorted."""
-    return STRATEGIES.names()
-
-
-def describe_strategies() -> list[dict[str, Any]]:
-    """One record per strategy: name, summary, reference, attention and options with defaults."""
-    records = []
-    for name in STRATEGIES.names():
-        cls = STRATEGIES.get(name)
-        options = {key: field.default for key, field in cls.model_fields.items()}
-        records.append(
-            {
-                "name": name,
-                "summary": cls.summary,
-                "reference": cls.reference,
-                "attention": cls.attention.name,
-                "options": options,
-            }
-        )
-    return records
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

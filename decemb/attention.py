@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-from transformers import PreTrainedModel
-from transformers.masking_utils import create_bidirectional_mask, create_bidirectional_sliding_window_mask
+from typing import TYPE_CHECKING, Any
 
 from decemb.registry import Registry
 
-AttentionFn = Callable[[PreTrainedModel, torch.Tensor, torch.dtype], dict[str, Any]]
+if TYPE_CHECKING:  # torch and transformers load when a mode is used, not when strategies are listed
+    import torch
+    from transformers import PreTrainedModel
+
+AttentionFn = Callable[["PreTrainedModel", "torch.Tensor", "torch.dtype"], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -43,17 +43,23 @@ ATTENTION_MODES: Registry[AttentionMode] = Registry("attention mode")
 
 
 def _embeds_stub(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    import torch
+
     # masking_utils reads only batch size, length, dtype and device from the embeddings.
     batch, length = attention_mask.shape
     return torch.empty((batch, length, 1), dtype=dtype, device=attention_mask.device)
 
 
 def _full(model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype) -> Any:
+    from transformers.masking_utils import create_bidirectional_mask
+
     embeds = _embeds_stub(attention_mask, dtype)
     return create_bidirectional_mask(model.config, embeds, attention_mask, allow_is_bidirectional_skip=False)
 
 
 def _sliding(model: PreTrainedModel, attention_mask: torch.Tensor, dtype: torch.dtype) -> Any:
+    from transformers.masking_utils import create_bidirectional_sliding_window_mask
+
     embeds = _embeds_stub(attention_mask, dtype)
     return create_bidirectional_sliding_window_mask(
         model.config, embeds, attention_mask, allow_is_bidirectional_skip=False

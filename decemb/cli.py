@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 USER_ERROR = 2
@@ -70,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root", metavar="DIR", help="folder that task paths are relative to (overrides $DECEMB_DATA)"
     )
     compare.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    compare.add_argument(
+        "--force", action="store_true", help="write into an output folder that holds files decemb did not write"
+    )
     compare.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
     encode = commands.add_parser(
@@ -115,41 +117,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _compare(args: argparse.Namespace) -> int:
     from decemb.compare import format_report, load_config, run_comparison, write_outputs
+    from decemb.outputs import OutputFolder
 
     config = load_config(args.config)
-    out = Path(args.out) if args.out else config.output_dir()
     title = f"decemb comparison: {args.config}"
+    # Checked and locked before any model loads: a bad or busy output folder costs nothing.
+    with OutputFolder(args.out or config.output_dir(), force=args.force, key="--out") as out:
 
-    def save_partial(results: Any) -> None:
-        write_outputs(results, out, plots=False, report=format_report(results, title=title))
+        def save_partial(results: Any) -> None:
+            write_outputs(results, out, plots=False, report=format_report(results, title=title))
 
-    results = run_comparison(
-        config,
-        data_root=args.data_root,
-        limit=args.limit,
-        device=args.device,
-        cache=False if args.no_cache else None,
-        show_progress=not args.quiet,
-        on_progress=save_partial,
-    )
-    report = format_report(results, title=title)
-    written = write_outputs(results, out, report=report)
+        results = run_comparison(
+            config,
+            data_root=args.data_root,
+            limit=args.limit,
+            device=args.device,
+            cache=False if args.no_cache else None,
+            show_progress=not args.quiet,
+            on_progress=save_partial,
+        )
+        report = format_report(results, title=title)
+        written = write_outputs(results, out, report=report)
     sys.stdout.write(report)
     sys.stdout.flush()
-    print(f"decemb: wrote {', '.join(written)} to {out}", file=sys.stderr)
+    print(f"decemb: wrote {', '.join(written)} to {out.path}", file=sys.stderr)
     return 0
 
 
 def _encode(args: argparse.Namespace) -> int:
     from decemb.encode import build_checked_strategy, check_output, encode_to_file, parse_options, read_texts
     from decemb.errors import ConfigError
-    from decemb.loading import parse_dtype
+    from decemb.loading import dtype_name
 
     strategy = build_checked_strategy(args.strategy, parse_options(args.option))
     if args.instruction is not None and not strategy.takes_instruction:
         raise ConfigError(f"strategy {strategy.name!r} takes no instruction", key="--instruction")
     try:
-        parse_dtype(args.dtype)
+        if args.dtype is not None:
+            dtype_name(args.dtype)
     except ValueError as error:
         raise ConfigError(str(error), key="--dtype") from None
     if check_output(args.output) != ".npz" and args.id_column:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_file", "atomic_write", "signals_deferred", "write_text"]
+__all__ = ["atomic_file", "atomic_write", "current_umask", "signals_deferred", "write_text"]
 
 _HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 _holding = threading.local()
@@ -50,6 +50,13 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(number)
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
     """A handle on a temporary file next to ``path`` (``.<name>.<random>.tmp``); when the block ends
@@ -57,6 +64,7 @@ def atomic_file(path: str | os.PathLike[str], *, binary: bool = False) -> Iterat
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.chmod(temp, 0o666 & ~current_umask())  # mkstemp's 0600 would hide results from the user's team
     text_mode: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": ""}
     try:
         with os.fdopen(fd, "wb" if binary else "w", **text_mode) as handle:

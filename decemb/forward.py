@@ -102,7 +102,10 @@ def hidden_states(
     resolved = {layer: resolve_layer(model, layer) for layer in layers}
     device = model.get_input_embeddings().weight.device
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    prefix = shared_prefix_length(input_ids, attention_mask) if attention.causal and prefix_cache else 0
+    # Gradient checkpointing drops the cache argument in training: no shared prefix then.
+    checkpointing = model.training and getattr(_base_model(model), "is_gradient_checkpointing", False)
+    prefix_cache = prefix_cache and attention.causal and not checkpointing
+    prefix = shared_prefix_length(input_ids, attention_mask) if prefix_cache else 0
     prefix = min(prefix, input_ids.shape[1] - 1)
     if input_ids.shape[0] > 1 and prefix >= min_prefix:
         cache = DynamicCache(config=model.config)

@@ -13,11 +13,12 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-
-import torch
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel
+from typing import TYPE_CHECKING
 
 from decemb.errors import ModelSourceError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,9 @@ def dequantized_gguf(gguf: Path) -> Path:
 
 
 def _convert(gguf: Path, staging: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)

@@ -11,10 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from typing import TYPE_CHECKING, Any
 
 from decemb.errors import ModelSourceError
 from decemb.gguf import cache_root, dequantized_gguf, is_gguf, safetensors_intact
@@ -25,13 +22,18 @@ __all__ = ["ModelSourceError", "cache_root", "dequantized_gguf", "load_backbone"
 
 logger = logging.getLogger(__name__)
 
+if TYPE_CHECKING:  # torch and transformers load with the first model, not with this module
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# dtype names → torch attribute names (validated without importing torch).
 DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
 }
 
 
@@ -87,17 +89,27 @@ def _resolve_path(text: str, path: Path) -> ResolvedSource:
 
 
 def default_dtype(device: str | torch.device | None, device_map: Any) -> torch.dtype:
+    import torch
+
     on_cuda = device_map is not None or (device is not None and torch.device(device).type == "cuda")
     return torch.bfloat16 if on_cuda and torch.cuda.is_available() else torch.float32
 
 
-def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
+def dtype_name(dtype: str) -> str:
+    """The canonical name of a dtype name (``bf16`` → ``bfloat16``); unknown names are a ``ValueError``."""
     try:
         return DTYPES[dtype]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}") from None
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or not isinstance(dtype, str):
+        return dtype
+    name = dtype_name(dtype)
+    import torch
+
+    return getattr(torch, name)
 
 
 def load_backbone(
@@ -119,6 +131,8 @@ def load_backbone(
     if resolved.kind == "hub" and not _hub_cached(resolved.location, revision):
         _fail_if_offline(resolved.location, local_files_only)
     hub = {"revision": revision, "local_files_only": local_files_only} if resolved.kind == "hub" else {}
+    from transformers import AutoModel, AutoTokenizer
+
     torch_dtype = parse_dtype(dtype) or default_dtype(device, device_map)
     model_kwargs: dict[str, Any] = {"dtype": torch_dtype, **hub}
     if attn_implementation:

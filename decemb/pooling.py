@@ -1,6 +1,7 @@
 """Poolings as pure maps from the pool mask to per-token weights; one weighted sum applies them all.
 
-A pooling turns ``pool_mask`` (which tokens the strategy pools) into float32 weights; the vector is
+A pooling turns ``pool_mask`` (which tokens the strategy pools) into integer weights (integers, so that
+sentence-transformers can pad and merge the features of several columns into one forward); the vector is
 ``Σ w_i h_i / Σ w_i`` over the pooled positions (:func:`weighted_sum`). The strategy alone names its
 pooling, and the weights travel with the features, so the sentence-transformers pooling module needs
 no setting of its own. Positions outside the mask are excluded with ``torch.where`` (non-finite values
@@ -22,7 +23,7 @@ POOLINGS: Registry[PoolWeightsFn] = Registry("pooling")
 @POOLINGS.register("mean")
 def mean_weights(pool_mask: torch.Tensor) -> torch.Tensor:
     """Every pooled token counts once: the average of their states."""
-    return pool_mask.to(torch.float32)
+    return pool_mask.to(torch.long)
 
 
 @POOLINGS.register("weighted_mean")
@@ -31,7 +32,7 @@ def position_weights(pool_mask: torch.Tensor) -> torch.Tensor:
 
     Positions are counted from the first pooled token, so padding on either side changes nothing.
     """
-    mask = pool_mask.to(torch.float32)
+    mask = pool_mask.to(torch.long)
     return torch.cumsum(mask, dim=1) * mask
 
 
@@ -40,11 +41,11 @@ def last_weights(pool_mask: torch.Tensor) -> torch.Tensor:
     """Only the last pooled token (e.g. the EOS or the closing quote of a prompt)."""
     positions = torch.arange(pool_mask.shape[1], device=pool_mask.device).expand_as(pool_mask)
     last = torch.where(pool_mask.to(torch.bool), positions, -1).max(dim=1, keepdim=True).values
-    return (positions == last).to(torch.float32)
+    return (positions == last).to(torch.long)
 
 
 def pool_weights(name: str, pool_mask: torch.Tensor) -> torch.Tensor:
-    """The float32 weights of pooling ``name`` for a ``(batch, length)`` pool mask."""
+    """The integer weights of pooling ``name`` for a ``(batch, length)`` pool mask."""
     return POOLINGS.get(name)(pool_mask)
 
 

@@ -18,6 +18,7 @@ from helpers import OWN_DATA, isolate, make_config, parse_report, save_tiny_mode
 
 import decemb
 from decemb.cli import main
+from decemb.outputs import MARKER
 
 
 @pytest.fixture(scope="session")
@@ -163,7 +164,7 @@ def test_compare_writes_outputs_matching_the_printed_table(tiny_model_dir: Path,
     for bar in ("Loading tasks", "Loading tiny", "Encoding", "Scoring own-sts", "Scoring own-retrieval"):
         assert bar in err  # tqdm progress on stderr
     folder = Path(data["output"])
-    assert {p.name for p in folder.iterdir()} == {
+    assert {p.name for p in folder.iterdir()} - {MARKER} == {
         "results.json",
         "results.csv",
         "run.json",

@@ -45,6 +45,7 @@ import decemb.forward as forward
 from decemb.cache import EmbeddingCache
 from decemb.cli import main
 from decemb.engine import EmbeddingJob, Engine
+from decemb.outputs import MARKER
 from decemb.settings import EncodeSettings
 from decemb.strategies import build_strategy
 
@@ -372,8 +373,8 @@ def assert_outputs_consistent(out: Path) -> list[dict]:
     if not out.exists():
         return []
     names = {p.name for p in out.iterdir()}
-    assert not [n for n in names if n.startswith(".") or n.endswith((".tmp", ".partial"))], names
-    assert names <= {"results.json", "results.csv", "run.json", "report.md", "small.png", "big.png"}, names
+    assert not [n for n in names if n != MARKER and (n.startswith(".") or n.endswith((".tmp", ".partial")))], names
+    assert names <= {"results.json", "results.csv", "run.json", "report.md", "small.png", "big.png", MARKER}, names
     if "results.json" not in names:
         assert not names & {"results.csv", "run.json", "report.md"}, names
         return []

@@ -58,7 +58,7 @@ from pydantic_core import PydanticCustomError
 
 from decemb.compare.errors import format_validation_error
 from decemb.errors import ConfigError, ModelSourceError
-from decemb.loading import parse_dtype, resolve_source
+from decemb.loading import dtype_name, resolve_source
 from decemb.models import MODEL_ALIASES
 from decemb.settings import EncodeSettings, settings_from
 from decemb.strategies import Strategy
@@ -159,7 +159,7 @@ class ModelConfig(_Strict):
     @field_validator("dtype")
     @classmethod
     def _dtype(cls, value: str | None) -> str | None:
-        parse_dtype(value)  # a ValueError naming the known dtypes
+        dtype_name(value)  # a ValueError naming the known dtypes
         return value
 
     @property

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from decemb.engine import EmbeddingJob
 from decemb.strategies import Strategy
 from decemb.tasks import Task
 
@@ -18,6 +18,9 @@ def task_instruction(strategy: Strategy, task: Task) -> str | None:
     """The per-call instruction ``strategy`` wants for ``task`` (``None``: its own setting); see
     :meth:`decemb.strategies.Strategy.task_instruction`."""
     return strategy.task_instruction(task.name, task.type)
+
+if TYPE_CHECKING:
+    from decemb.engine import EmbeddingJob
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Plan:
 
 def plan_task(task: Task, strategies: Sequence[Strategy], layers: Sequence[int]) -> Plan:
     """One job per strategy × layer × side, each over the side's distinct texts (in first-seen order)."""
+    from decemb.engine import EmbeddingJob  # torch loads here, not when a config is validated
+
     plan = Plan()
     unique: dict[str, dict[str, int]] = {}
     for key, request in task.requests().items():

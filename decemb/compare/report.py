@@ -1,11 +1,9 @@
 """Report writers: ``results.json``, ``results.csv``, ``run.json``, ``report.md`` and a PNG bar chart per task.
 
-Every file is written atomically (:func:`decemb.files.atomic_write`: a temporary file in the same folder,
-then ``os.replace``), so an interrupted run leaves either the previous version of a file or the new one,
-never half of one; and SIGINT/SIGTERM are held while a set of files is written
-(:func:`decemb.files.signals_deferred`), so the set is all old or all new, never a new ``results.json``
-next to an old ``report.md``, and no temporary file is left. The markdown report is exactly what
-``decemb compare`` prints.
+The whole set is written into a staging folder and then replaces the output folder's previous set in one
+atomic step (:class:`decemb.outputs.OutputFolder`), so an interrupted or killed run, or a concurrent
+reader, sees the previous set or the new one, never a new ``results.json`` next to an old ``report.md``;
+SIGINT/SIGTERM are held meanwhile. The markdown report is exactly what ``decemb compare`` prints.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from decemb.compare.charts import plot_task
 from decemb.compare.results import Result, Results
 from decemb.compare.tables import TaskTable, number, task_tables
 from decemb.files import signals_deferred, write_text
+from decemb.outputs import OutputFolder
 
 __all__ = ["CSV_FIELDS", "TaskTable", "format_report", "plot_task", "read_results", "task_tables", "write_outputs"]
 
@@ -136,14 +135,26 @@ def _csv_text(results: Sequence[Result]) -> str:
 
 
 def write_outputs(
-    results: Sequence[Result], out_dir: str | os.PathLike[str], *, plots: bool = True, report: str | None = None
+    results: Sequence[Result],
+    out: OutputFolder | str | os.PathLike[str],
+    *,
+    plots: bool = True,
+    report: str | None = None,
+    force: bool = False,
 ) -> dict[str, Path]:
     """Write ``results.json``, ``results.csv``, ``run.json`` (when ``results`` is a :class:`Results`),
-    ``<task>.png`` per task and ``report.md`` (``report``, default :func:`format_report`) into ``out_dir``.
+    ``<task>.png`` per task and ``report.md`` (``report``, default :func:`format_report`) into ``out``.
 
-    Signals are held until every file is written, so an interrupt never leaves a mixed set."""
+    The set replaces the folder's previous set in one step (:class:`~decemb.outputs.OutputFolder`): a
+    crash or a concurrent reader never sees a mix. ``out`` is an open output folder (a run holds it from
+    before its first encode) or a path, opened, checked and locked for this write (``force``: see
+    :class:`~decemb.outputs.OutputFolder`)."""
+    if not isinstance(out, OutputFolder):
+        with OutputFolder(out, force=force) as folder:
+            return write_outputs(results, folder, plots=plots, report=report)
     with signals_deferred():
-        return _write_outputs(results, Path(out_dir), plots=plots, report=report)
+        names = out.commit(lambda staging: list(_write_outputs(results, staging, plots=plots, report=report)))
+    return {name: out.path / name for name in names}
 
 
 def _write_outputs(results: Sequence[Result], folder: Path, *, plots: bool, report: str | None) -> dict[str, Path]:

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -27,14 +27,16 @@ from decemb.compare.inputs import load_tasks
 from decemb.compare.paths import resolve_cache_path, resolve_data_root
 from decemb.compare.plan import plan_task
 from decemb.compare.results import Result, Results
-from decemb.core import EncodingCore
-from decemb.engine import Engine
 from decemb.errors import ConfigError, ModelSourceError
 from decemb.loading import load_backbone
 from decemb.progress import transformers_progress
 from decemb.strategies import Strategy
 from decemb.tasks import Task, TaskDataError
 from decemb.templates import TemplateError
+
+if TYPE_CHECKING:  # torch loads with the first model, not when the config is checked
+    from decemb.core import EncodingCore
+    from decemb.engine import Engine
 
 __all__ = ["run_comparison"]
 
@@ -98,6 +100,8 @@ def _run(
             start = time.perf_counter()
             model, tokenizer = _load(model_config, m, device, show_progress)
             results.load_seconds[model_config.name] = time.perf_counter() - start
+            from decemb.engine import Engine
+
             engine = Engine(model, tokenizer, model_config.settings, cache=store, show_progress=show_progress)
             _check_model(engine.core, config, strategies, tasks, m)
             results.stats[model_config.name] = engine.stats

@@ -4,5 +4,16 @@ from __future__ import annotations
 
 from decemb.strategies import classical, echo, eos, instruct, llm2vec, prompteol, sgpt  # noqa: F401
 from decemb.strategies.base import KINDS, STRATEGIES, Kind, Strategy, StrategyOptionError, build_strategy, register
+from decemb.strategies.catalog import describe_strategies, list_strategies
 
-__all__ = ["KINDS", "STRATEGIES", "Kind", "Strategy", "StrategyOptionError", "build_strategy", "register"]
+__all__ = [
+    "KINDS",
+    "STRATEGIES",
+    "Kind",
+    "Strategy",
+    "StrategyOptionError",
+    "build_strategy",
+    "describe_strategies",
+    "list_strategies",
+    "register",
+]

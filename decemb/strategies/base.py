@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from transformers import PreTrainedTokenizerBase
 
 from decemb.attention import CAUSAL, AttentionMode
 from decemb.errors import pydantic_message
@@ -13,6 +12,9 @@ from decemb.registry import Registry, did_you_mean
 from decemb.rendering import Renderer
 from decemb.settings import DEFAULT_MAX_LENGTH, SETTING_KEYS
 from decemb.templates import Template
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 Kind = Literal["query", "document"]
 KINDS: tuple[Kind, ...] = ("query", "document")

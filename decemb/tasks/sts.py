@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from decemb.tasks._io import column, read_table, resolve_path
 from decemb.tasks._sampling import sample_indices
@@ -49,6 +48,8 @@ class STSTask:
         cosine = (l2_normalize(arrays["text1"]) * l2_normalize(arrays["text2"])).sum(axis=1)
         gold = np.asarray(self.gold, dtype=np.float64)
         with warnings.catch_warnings():
+            from scipy import stats
+
             warnings.simplefilter("ignore", stats.ConstantInputWarning)
             spearman = stats.spearmanr(cosine, gold).statistic
             pearson = stats.pearsonr(cosine, gold).statistic
