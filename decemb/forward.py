@@ -103,7 +103,7 @@ def hidden_states(
     device = model.get_input_embeddings().weight.device
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
     # Gradient checkpointing drops the cache argument in training: no shared prefix then.
-    checkpointing = model.training and getattr(_base_model(model), "is_gradient_checkpointing", False)
+    checkpointing = model.training and getattr(_base_model(model), "is_activation_checkpointing", False)
     prefix_cache = prefix_cache and attention.causal and not checkpointing
     prefix = shared_prefix_length(input_ids, attention_mask) if prefix_cache else 0
     prefix = min(prefix, input_ids.shape[1] - 1)
