@@ -1,4 +1,4 @@
-"""The ``decemb`` command line: ``compare``, ``encode`` and ``strategies``; a thin layer over the library.
+"""The ``decemb`` command line: ``compare``, ``encode``, ``train`` and ``strategies``; a thin layer over the library.
 
 Exit status: 0 on success, 2 on a bad config, option or input (one line on stderr naming the key or
 file, with a "did you mean" suggestion for unknown names; no traceback), 130 when interrupted.
@@ -11,6 +11,8 @@ import json
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from decemb.cli_args import add_threads_option, integer, positive_int
 
 USER_ERROR = 2
 
@@ -25,23 +27,6 @@ class _Parser(argparse.ArgumentParser):
 
 class _UsageError(Exception):
     pass
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("config", metavar="CONFIG", help="comparison config (YAML)")
     compare.add_argument("--out", metavar="DIR", help="output folder (default: the config's output)")
-    compare.add_argument("--limit", metavar="N", type=_positive_int, help="cap every task at N items")
+    compare.add_argument("--limit", metavar="N", type=positive_int, help="cap every task at N items")
     compare.add_argument("--device", help="device for every model, e.g. cpu or cuda (default: cuda if available)")
     compare.add_argument(
         "--data-root", metavar="DIR", help="folder that task paths are relative to (overrides $DECEMB_DATA)"
@@ -73,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="write into an output folder that holds files decemb did not write"
     )
     compare.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_threads_option(compare)
 
     encode = commands.add_parser(
         "encode",
@@ -96,14 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--id-column", metavar="NAME", help="id column/key; ids are saved next to the embeddings")
     encode.add_argument("--instruction", help="per-call instruction (strategies that take one, e.g. instruct)")
     encode.add_argument(
-        "--layer", type=_int, default=defaults.layer, help="hidden layer to pool (default: %(default)s, the last)"
+        "--layer", type=integer, default=defaults.layer, help="hidden layer to pool (default: %(default)s, the last)"
     )
-    encode.add_argument("--max-length", type=_positive_int, default=defaults.max_length, metavar="N")
-    encode.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, metavar="N")
+    encode.add_argument("--max-length", type=positive_int, default=defaults.max_length, metavar="N")
+    encode.add_argument("--batch-size", type=positive_int, default=defaults.batch_size, metavar="N")
     encode.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU)")
     encode.add_argument("--device", help="e.g. cpu or cuda")
     encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
     encode.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_threads_option(encode)
+
+    from decemb.train.cli import add_train_parser
+
+    add_train_parser(commands)
 
     strategies = commands.add_parser(
         "strategies", help="list the strategies and their options", description="List the registered strategies."
@@ -241,7 +232,14 @@ def _strategies(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"compare": _compare, "encode": _encode, "strategies": _strategies}
+def _train(args: argparse.Namespace) -> int:
+    from decemb.train.cli import run_train
+
+    return run_train(args)
+
+
+COMMANDS = {"compare": _compare, "encode": _encode, "strategies": _strategies, "train": _train}
+RUNS_A_MODEL = {"compare", "encode", "train"}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -265,14 +263,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
     try:
+        if args.command in RUNS_A_MODEL:
+            from decemb.threads import set_threads
+
+            set_threads(args.threads)
         return COMMANDS[args.command](args)
     except _user_errors() as error:
         message = " ".join(str(error).split())
         print(f"decemb {args.command}: error: {message}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
-        print(f"decemb {args.command}: interrupted", file=sys.stderr)
+        again = "; run the same command again to resume" if args.command == "train" else ""
+        print(f"decemb {args.command}: interrupted{again}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `decemb strategies | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

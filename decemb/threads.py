@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +37,16 @@ def default_threads() -> int:
 
 
 def set_threads(threads: int | None = None) -> int:
-    """Give torch ``threads`` intra-op threads (default: :func:`default_threads`); returns the number set."""
+    """Give torch ``threads`` intra-op threads (default: :func:`default_threads`); returns the number set.
+
+    Before torch is imported this only sets ``OMP_NUM_THREADS`` (torch reads it when it starts), so a
+    command that never needs a model never pays for importing torch."""
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    import torch
-
     count = default_threads() if threads is None else threads
-    torch.set_num_threads(count)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(count)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(count)
     logger.info("torch uses %d thread(s)", count)
     return count

@@ -22,6 +22,18 @@ def test_omp_num_threads_wins(monkeypatch):
     assert threads.default_threads() == 3
 
 
+def test_before_torch_loads_only_the_environment_is_set(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    probe = "import os, sys; from decemb.threads import set_threads; set_threads(1); "
+    probe += "assert 'torch' not in sys.modules; import torch; print(torch.get_num_threads())"
+    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.stdout.strip() == "1", done.stderr
+
+
 def test_set_threads_sets_torch_and_refuses_nonsense():
     before = torch.get_num_threads()
     try:

@@ -1,0 +1,31 @@
+"""Argument types and options shared by every ``decemb`` subcommand (no heavy imports)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer > 0, with a one-line error."""
+    value = integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def integer(text: str) -> int:
+    """An argparse type: any integer, with a one-line error."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` for every command that runs a model (see :mod:`decemb.threads` for the default)."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="torch CPU threads (default: $OMP_NUM_THREADS, else the cores not busy: cores minus the load average)",
+    )

@@ -1,0 +1,256 @@
+"""The training config (``decemb train CONFIG.yaml``), validated with pydantic: every section forbids unknown keys.
+
+Example (``configs/train-quick.yaml``)::
+
+    model: {source: smollm2-135m, strategy: {name: echo, pooling: mean}, max_length: 96}
+    finetune: lora
+    lora: {r: 16, alpha: 32, dropout: 0.05, target_modules: all-linear}
+    data: {preset: stsb, limit: 512}
+    loss: {name: cosent}
+    training: {epochs: 1, batch_size: 16, lr: 2.0e-4}
+    eval:
+      tasks: [{type: sts, name: stsb-test, path: stsbenchmark/sts-test.csv, format: stsb, limit: 300}]
+
+Semantics not expressible in the schema (loss vs data shape, strategy options, LoRA targets vs the
+model, ...) are checked by :mod:`decemb.train.checks` before any model or training step runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from decemb.tasks import TaskConfig
+
+__all__ = [
+    "LOSSES",
+    "PRESETS",
+    "DataColumns",
+    "DataSection",
+    "EvalSection",
+    "HardNegativesSection",
+    "LoraSection",
+    "LossSection",
+    "ModelSection",
+    "TrainConfig",
+    "TrainingSection",
+]
+
+LossName = Literal["mnrl", "cached_mnrl", "cosent", "angle", "simcse", "mntp"]
+LOSSES: tuple[str, ...] = ("mnrl", "cached_mnrl", "cosent", "angle", "simcse", "mntp")
+PresetName = Literal["stsb", "stsb-unsupervised", "scifact", "banking77"]
+PRESETS: tuple[str, ...] = ("stsb", "stsb-unsupervised", "scifact", "banking77")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _named(value: Any) -> Any:
+    """``"echo"`` → ``{"name": "echo"}``: a bare string is shorthand for a mapping with only a name."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+class ModelSection(_Strict):
+    """The backbone and how it embeds: ``strategy`` is a name or ``{name: ..., option: value, ...}``."""
+
+    source: str = Field(default="smollm2-135m", min_length=1)
+    strategy: dict[str, Any] = Field(default_factory=lambda: {"name": "mean"})
+    max_length: PositiveInt | None = 512
+    layer: StrictInt = -1
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    attn_implementation: str | None = None
+
+    _strategy = field_validator("strategy", mode="before")(classmethod(lambda cls, value: _named(value)))
+
+    @field_validator("strategy")
+    @classmethod
+    def _has_name(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("name"), str) or not value["name"]:
+            raise ValueError("needs a strategy name: a string like echo or a mapping {name: echo, ...}")
+        return value
+
+    @property
+    def strategy_name(self) -> str:
+        return str(self.strategy["name"])
+
+    @property
+    def strategy_options(self) -> dict[str, Any]:
+        return {key: value for key, value in self.strategy.items() if key != "name"}
+
+
+class LoraSection(_Strict):
+    """LoRA on the base model (peft ``LoraConfig``); ``target_modules``: module names or ``all-linear``."""
+
+    r: PositiveInt = 16
+    alpha: PositiveFloat = 32.0
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: Literal["all-linear"] | list[str] = "all-linear"
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all-linear":
+            return [value]
+        if isinstance(value, list) and not value:
+            raise ValueError("must name at least one module (or be all-linear)")
+        return value
+
+
+class DataColumns(_Strict):
+    """Roles → column names (csv/tsv header names, jsonl keys). Which roles are given sets the data shape:
+    ``anchor`` + ``positive`` (+ ``negative``): pairs; ``text1`` + ``text2`` + ``score``: scored pairs;
+    ``text`` (+ ``label``): single texts (with ``label``: texts grouped into same-label pairs)."""
+
+    anchor: str | None = None
+    positive: str | None = None
+    negative: list[str] | None = None
+    text1: str | None = None
+    text2: str | None = None
+    score: str | None = None
+    text: str | None = None
+    label: str | None = None
+
+    @field_validator("negative", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class DataSection(_Strict):
+    """Training data: a ``preset`` over the shared data, or a csv/tsv/jsonl ``path`` with ``columns``."""
+
+    preset: PresetName | None = None
+    path: str | None = None
+    format: Literal["csv", "tsv", "jsonl"] | None = None
+    columns: DataColumns | None = None
+    symmetric: bool | None = None
+    limit: PositiveInt | None = None
+    min_score: float | None = None
+    score_range: tuple[float, float] | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _source(self) -> DataSection:
+        if (self.preset is None) == (self.path is None):
+            raise ValueError("give exactly one of data.preset or data.path")
+        if self.preset is not None and (self.columns is not None or self.format is not None):
+            raise ValueError(f"data.preset {self.preset!r} fixes the columns and format; remove columns/format")
+        if self.path is not None and self.columns is None:
+            raise ValueError("data.path needs data.columns (e.g. {anchor: query, positive: document})")
+        if self.score_range is not None and not self.score_range[0] < self.score_range[1]:
+            raise ValueError(f"data.score_range must be [low, high] with low < high, got {list(self.score_range)}")
+        return self
+
+
+class LossSection(_Strict):
+    """The objective. ``temperature`` (mnrl, cached_mnrl, simcse): the InfoNCE temperature, scale = 1/temperature;
+    ``scale`` (cosent, angle); ``mini_batch_size`` (cached_mnrl); ``dropout`` (simcse: set on every dropout of
+    the model while training, as the noise between the two views); ``mask_probability``/``mask_token`` (mntp)."""
+
+    name: LossName = "mnrl"
+    temperature: PositiveFloat = 0.05
+    scale: PositiveFloat = 20.0
+    mini_batch_size: PositiveInt = 16
+    dropout: float = Field(default=0.1, gt=0.0, lt=1.0)
+    mask_probability: float = Field(default=0.2, gt=0.0, lt=1.0)
+    mask_token: str | None = None
+
+
+# Options that only mean something for some losses: setting one for another loss is an error.
+LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
+    "temperature": ("mnrl", "cached_mnrl", "simcse"),
+    "scale": ("cosent", "angle"),
+    "mini_batch_size": ("cached_mnrl",),
+    "dropout": ("simcse",),
+    "mask_probability": ("mntp",),
+    "mask_token": ("mntp",),
+}
+
+
+class HardNegativesSection(_Strict):
+    """Mine hard negatives with the model itself before training (``sentence_transformers.util.mine_hard_negatives``):
+    ``num`` per anchor from ranks ``range_min``..``range_max`` of the candidates, skipping any scoring above
+    ``max_score`` or within ``relative_margin`` of the positive. ``corpus: all`` mines in the preset's full
+    corpus where it has one (SciFact), ``positives`` among the training positives."""
+
+    mine: bool = False
+    num: PositiveInt = 1
+    range_min: NonNegativeInt = 10
+    range_max: PositiveInt | None = 50
+    max_score: float | None = None
+    relative_margin: float | None = Field(default=None, ge=0.0, lt=1.0)
+    sampling: Literal["top", "random"] = "top"
+    corpus: Literal["all", "positives"] = "all"
+    batch_size: PositiveInt = 32
+
+
+class TrainingSection(_Strict):
+    """The optimisation loop (sentence-transformers' trainer, i.e. transformers' ``Trainer`` + accelerate)."""
+
+    epochs: PositiveFloat = 1.0
+    max_steps: PositiveInt | None = None
+    batch_size: PositiveInt = 16
+    grad_accumulation: PositiveInt = 1
+    lr: PositiveFloat = 2e-4
+    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    warmup_steps: NonNegativeInt | None = None
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    max_grad_norm: PositiveFloat = 1.0
+    seed: int = 0
+    logging_steps: PositiveInt = 10
+    checkpoint_every: NonNegativeInt = 0
+    keep_checkpoints: PositiveInt = 2
+    gradient_checkpointing: bool = False
+    bf16: bool = False
+    device: Literal["cpu", "cuda"] | None = None
+    progress: bool = True
+
+
+class EvalSection(_Strict):
+    """Evaluation tasks in the comparison config's task format, run ``before`` training, ``every`` N optimizer
+    steps (0: never) and ``after``; results go to ``metrics.json``."""
+
+    tasks: list[TaskConfig] = Field(default_factory=list)
+    before: bool = True
+    every: NonNegativeInt = 0
+    after: bool = True
+    batch_size: PositiveInt = 32
+
+
+class TrainConfig(_Strict):
+    """The whole config. ``finetune``: ``lora`` (default; merged into the weights of ``DIR/model``) or ``full``.
+    ``save_adapter`` also writes ``DIR/adapter`` (PEFT files). ``resume``: continue an interrupted run of the
+    same config from its last complete checkpoint. ``overwrite``: replace an existing ``DIR``."""
+
+    description: str | None = None
+    data_root: str | None = None
+    model: ModelSection = Field(default_factory=ModelSection)
+    finetune: Literal["lora", "full"] = "lora"
+    lora: LoraSection = Field(default_factory=LoraSection)
+    data: DataSection
+    loss: LossSection = Field(default_factory=LossSection)
+    hard_negatives: HardNegativesSection = Field(default_factory=HardNegativesSection)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    save_adapter: bool = False
+    resume: bool = True
+    overwrite: bool = False
+
+    _loss = field_validator("loss", mode="before")(classmethod(lambda cls, value: _named(value)))
+
+    @field_validator("hard_negatives", mode="before")
+    @classmethod
+    def _mine_shorthand(cls, value: Any) -> Any:
+        return {"mine": value} if isinstance(value, bool) else value

@@ -1,0 +1,272 @@
+"""``decemb.train.train(config, out_dir)``: check everything, train with sentence-transformers, save and publish.
+
+Order of work (every check before the first training step): config → strategy and loss options → data
+(files, columns, shape vs loss) → evaluation tasks → output folder → model (source, max_length vs the
+template, layer, LoRA targets, MNTP's LM head) → hard-negative mining → evaluation before → training
+(checkpoints, evaluation every N steps) → merge → evaluation after → ``DIR/model``, ``DIR/adapter``,
+``DIR/metrics.json`` staged and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from sentence_transformers import SentenceTransformer
+
+import decemb
+from decemb.strategies import Strategy
+from decemb.tasks import default_data_root
+from decemb.train.config import TrainConfig
+from decemb.train.data import TrainData, load_train_data
+from decemb.train.errors import ConfigError
+from decemb.train.evaluation import EvalCallback, evaluate, load_eval_tasks, read_history, summary
+from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns
+from decemb.train.model import (
+    apply_lora,
+    build_model,
+    build_strategy_checked,
+    check_lora_targets,
+    encode_settings,
+    merged_backbone,
+    restore,
+    set_dropout,
+)
+from decemb.train.output import Workspace, write_json
+from decemb.train.parsing import load_train_config, parse_train_config
+
+__all__ = ["TrainResult", "TrainingRun", "prepare_training", "train"]
+
+
+@dataclass
+class TrainResult:
+    """Where the result went and what it measured (``metrics`` is ``DIR/metrics.json``)."""
+
+    out_dir: Path
+    model_dir: Path
+    adapter_dir: Path | None
+    metrics: dict[str, Any]
+    steps: int
+    wall_s: float
+    model: SentenceTransformer | None = None
+
+
+def _config(config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str], overrides: Sequence[str]) -> TrainConfig:
+    if isinstance(config, TrainConfig):
+        return parse_train_config(config.model_dump(mode="json"), overrides=overrides) if overrides else config
+    if isinstance(config, Mapping):
+        return parse_train_config(dict(config), overrides=overrides)
+    return load_train_config(config, overrides)
+
+
+def _require(*packages: str) -> None:
+    """Training needs ``datasets`` (the trainer's input) and, for LoRA, ``peft``: say so in one line."""
+    import importlib.util
+
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"decemb train needs {' and '.join(missing)}: pip install 'decemb[train]'")
+
+
+def _attention(strategy: Any) -> str:
+    mode = type(strategy).attention
+    return str(getattr(mode, "name", mode))
+
+
+def _device(config: TrainConfig) -> str:
+    return config.training.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _mntp_options(st: Any, config: TrainConfig) -> dict[str, Any]:
+    from decemb.train.mntp import lm_head_weight, mask_token_id
+
+    tokenizer = st[0].tokenizer
+    return {
+        "lm_weight": lm_head_weight(st[0].auto_model, config.model.source),
+        "mask_id": mask_token_id(tokenizer, config.loss.mask_token),
+        "probability": config.loss.mask_probability,
+        "special_ids": tokenizer.all_special_ids,
+        "seed": config.training.seed,
+    }
+
+
+def _checkpointing(model: Any, on: bool) -> None:
+    """Activation (gradient) checkpointing on or off, non-reentrant (works with frozen inputs under LoRA)."""
+    if on:
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:  # transformers < 5.2x
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        (getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable)()
+
+
+def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    return [{"step": e["step"], "loss": round(float(e["loss"]), 5)} for e in log_history if "loss" in e and "step" in e]
+
+
+@dataclass
+class TrainingRun:
+    """Everything checked and built, ready to train: the model (LoRA applied), the trainer, the tasks, the
+    workspace. :func:`prepare_training` makes one, :meth:`run` trains, saves and publishes."""
+
+    config: TrainConfig
+    workspace: Workspace
+    model: SentenceTransformer
+    strategy: Strategy
+    settings: dict[str, Any]
+    trainer: Any
+    data: TrainData
+    tasks: list[Any]
+    before: dict[str, Any]
+    resume_from: Path | None
+    dropout: list[Any]
+    report: Callable[[str], None]
+    started: float
+
+    def run(self) -> TrainResult:
+        config, workspace, st = self.config, self.workspace, self.model
+        resume = str(self.resume_from) if self.resume_from is not None else None
+        if resume is not None:
+            self.report(f"resuming from {self.resume_from}")
+        output = self.trainer.train(resume_from_checkpoint=resume)
+        restore(self.dropout)
+        stage = workspace.stage()
+        adapter_dir = None
+        if config.save_adapter and config.finetune == "lora":
+            adapter_dir = stage / "adapter"
+            st[0].auto_model.save_pretrained(str(adapter_dir))
+        tokenizer = st[0].tokenizer
+        backbone = merged_backbone(st)
+        if config.training.gradient_checkpointing:
+            _checkpointing(backbone, False)
+        backbone.eval()
+        for param in backbone.parameters():
+            param.requires_grad_(False)
+        final = decemb.from_backbone(backbone, tokenizer, self.strategy, **self.settings)
+        after = evaluate(final, self.tasks, config.eval.batch_size) if self.tasks and config.eval.after else {}
+        if after:
+            self.report(f"eval after training: {summary(after)}")
+        final.save(str(stage / "model"))
+        state = self.trainer.state
+        steps, wall = int(state.global_step), time.perf_counter() - self.started
+        metrics = {
+            "before": self.before,
+            "during": read_history(workspace.history, steps),
+            "after": after,
+            "train": {
+                "loss": config.loss.name,
+                "strategy": self.strategy.name,
+                "rows": len(self.data),
+                "steps": steps,
+                "epochs": round(float(state.epoch or 0.0), 4),
+                "losses": _losses(state.log_history),
+                "train_loss": round(float(output.training_loss), 5),
+                "resumed_from": None if self.resume_from is None else self.resume_from.name,
+                "wall_s": round(wall, 1),
+            },
+            "data": {"source": self.data.source, "shape": self.data.shape, **self.data.info},
+            "machine": {"platform": platform.platform(), "device": _device(config), "threads": torch.get_num_threads()},
+            "model": "model",
+            "adapter": "adapter" if adapter_dir is not None else None,
+        }
+        write_json(stage / "metrics.json", metrics)
+        write_json(stage / "config.json", config.model_dump(mode="json"))
+        out = workspace.publish()
+        self.report(f"wrote {out / 'model'} ({steps} steps, {wall:.0f} s)")
+        adapter = out / "adapter" if adapter_dir is not None else None
+        return TrainResult(out, out / "model", adapter, metrics, steps, wall, final)
+
+
+def prepare_training(
+    config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    overrides: Sequence[str] = (),
+    report: Callable[[str], None] = print,
+) -> TrainingRun:
+    """Check everything (config, data, tasks, output, model, LoRA targets), mine, evaluate before, and build
+    the trainer; nothing is trained yet and ``out_dir`` is not touched (only ``out_dir.partial``)."""
+    started = time.perf_counter()
+    config = _config(config, overrides)
+    _require("datasets", *(("peft",) if config.finetune == "lora" else ()))
+    from datasets import Dataset
+    from transformers import set_seed
+
+    from decemb.train.trainer import DecembTrainer, training_arguments
+
+    data_root = Path(config.data_root).expanduser() if config.data_root else default_data_root()
+    strategy = build_strategy_checked(config.model)
+    check_loss_config(config, strategy.name, _attention(strategy))
+    data = load_train_data(config.data, data_root)
+    check_loss_data(config, data)
+    tasks = load_eval_tasks(config.eval, data_root)
+    workspace = Workspace(out_dir)
+    workspace.check(config)
+
+    set_seed(config.training.seed)
+    gradient_checkpointing = config.training.gradient_checkpointing
+    st = build_model(config.model, strategy, deterministic=gradient_checkpointing)
+    settings = encode_settings(st)
+    if config.finetune == "lora":
+        check_lora_targets(st[0].auto_model, config.lora)
+    mntp = _mntp_options(st, config) if config.loss.name == "mntp" else None
+    resume_from = workspace.prepare(config)
+    st.to(_device(config))
+    report(f"decemb train: {strategy.name} on {config.model.source}, loss {config.loss.name}, {len(data)} rows")
+
+    if config.hard_negatives.mine:
+        from decemb.train.mining import mine
+
+        data = mine(st, data, config.hard_negatives)
+        report(f"mined hard negatives: {len(data)} rows with {len(data.columns) - 2} negative(s) each")
+    columns, sides = dataset_columns(config, data)
+
+    before: dict[str, Any] = {}
+    if resume_from is not None and workspace.before.is_file():
+        before = json.loads(workspace.before.read_text())
+    elif tasks and config.eval.before:
+        before = evaluate(st, tasks, config.eval.batch_size)
+        write_json(workspace.before, before)
+        report(f"eval before training: {summary(before)}")
+
+    set_seed(config.training.seed)
+    if config.finetune == "lora":
+        apply_lora(st, config.lora)
+    else:
+        for param in st.parameters():
+            param.requires_grad_(True)
+    if gradient_checkpointing:
+        _checkpointing(st[0].auto_model, True)
+    dropout = set_dropout(st[0].auto_model, config.loss.dropout) if config.loss.name == "simcse" else []
+    callback = EvalCallback(st, tasks, config.eval.every, config.eval.batch_size, workspace.history, report)
+    trainer = DecembTrainer(
+        model=st,
+        args=training_arguments(config, workspace.checkpoints, sides),
+        train_dataset=Dataset.from_dict(columns),
+        loss=build_loss(config, st, mntp),
+        callbacks=[callback],
+    )
+    return TrainingRun(
+        config, workspace, st, strategy, settings, trainer, data, tasks, before, resume_from, dropout, report, started
+    )
+
+
+def train(
+    config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    overrides: Sequence[str] = (),
+    report: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train the embedder a config describes and write ``out_dir`` (see the module docstring): ``config`` is a
+    :class:`TrainConfig`, a mapping or a YAML file; ``overrides`` are ``--set``-style ``key=value`` strings."""
+    return prepare_training(config, out_dir, overrides=overrides, report=report).run()

@@ -1,0 +1,122 @@
+"""The sentence-transformers trainer, with checkpoints that hold what is trained and survive ``kill -9``.
+
+A checkpoint stores the trainable weights (the LoRA weights, or every weight under full fine-tuning) in
+``trainable.safetensors`` plus the trainer's optimizer, scheduler, RNG and state files, and is marked
+complete (``COMPLETE``) only once all of them are written; an unmarked one (a run killed while writing
+it) is never resumed from. sentence-transformers' own checkpoint format cannot hold a PEFT-wrapped
+decemb model (its ``save`` writes adapter files that ``DecembEmbedder.load`` cannot read back).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+from decemb.strategies import Kind
+from decemb.train.config import TrainConfig
+
+__all__ = ["COMPLETE", "WEIGHTS", "DecembTrainer", "last_checkpoint", "training_arguments"]
+
+WEIGHTS = "trainable.safetensors"
+COMPLETE = "COMPLETE"
+_STEP = re.compile(r"^checkpoint-(\d+)$")
+
+
+def _trainable(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {
+        name: param.detach().to("cpu").contiguous() for name, param in model.named_parameters() if param.requires_grad
+    }
+
+
+class DecembTrainer(SentenceTransformerTrainer):
+    """``SentenceTransformerTrainer`` with decemb checkpoints (see the module docstring)."""
+
+    def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+        folder = Path(output_dir if output_dir is not None else self.args.output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".{WEIGHTS}.tmp"
+        save_file(_trainable(self.model), str(staging))
+        os.replace(staging, folder / WEIGHTS)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        target = self.model if model is None else getattr(model, "module", model)
+        weights = load_file(str(Path(resume_from_checkpoint) / WEIGHTS))
+        expected = {name for name, param in target.named_parameters() if param.requires_grad}
+        if set(weights) != expected:
+            missing, extra = sorted(expected - set(weights))[:3], sorted(set(weights) - expected)[:3]
+            raise ValueError(
+                f"checkpoint {resume_from_checkpoint} does not fit this model (missing {missing}, unexpected {extra})"
+            )
+        target.load_state_dict(weights, strict=False)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        if folder.is_dir():
+            marker = folder / f".{COMPLETE}.tmp"
+            marker.write_text(f"{self.state.global_step}\n")
+            os.replace(marker, folder / COMPLETE)
+
+
+def last_checkpoint(folder: Path, clean: bool = True) -> Path | None:
+    """The complete checkpoint with the highest step under ``folder``; incomplete ones are removed."""
+    if not folder.is_dir():
+        return None
+    found: list[tuple[int, Path]] = []
+    for child in folder.iterdir():
+        match = _STEP.match(child.name)
+        if not match or not child.is_dir():
+            continue
+        if (child / COMPLETE).is_file() and (child / WEIGHTS).is_file():
+            found.append((int(match.group(1)), child))
+        elif clean:
+            shutil.rmtree(child, ignore_errors=True)
+    return max(found)[1] if found else None
+
+
+def training_arguments(
+    config: TrainConfig, output_dir: Path, router_mapping: dict[str, Kind]
+) -> SentenceTransformerTrainingArguments:
+    """Trainer arguments from the config's ``training`` section (no evaluation loop: decemb's tasks run in a
+    callback; checkpoints every ``checkpoint_every`` steps)."""
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    t = config.training
+    in_batch = config.loss.name in ("mnrl", "cached_mnrl", "simcse")
+    save = t.checkpoint_every > 0
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps if t.max_steps is not None else -1,
+        per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accumulation,
+        learning_rate=t.lr,
+        warmup_steps=t.warmup_steps if t.warmup_steps is not None else t.warmup_ratio,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        lr_scheduler_type="linear",
+        seed=t.seed,
+        data_seed=t.seed,
+        logging_strategy="steps",
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps" if save else "no",
+        save_steps=t.checkpoint_every if save else 500,
+        save_total_limit=t.keep_checkpoints,
+        eval_strategy="no",
+        report_to="none",
+        bf16=t.bf16,
+        use_cpu=t.device == "cpu",
+        disable_tqdm=not t.progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available() and t.device != "cpu",
+        batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
+        router_mapping=dict(router_mapping),
+    )
