@@ -6,56 +6,14 @@ without loading torch, transformers or sentence-transformers until a model is ne
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from decemb.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_PUBLIC = {
-    "describe_strategies": "decemb.strategies",
-    "explain": "decemb.api",
-    "from_backbone": "decemb.api",
-    "list_strategies": "decemb.strategies",
-    "load": "decemb.api",
-    "instruction_for": "decemb.instructions",
-    "load_backbone": "decemb.loading",
-    "EncodeSettings": "decemb.settings",
-    "STRATEGIES": "decemb.strategies",
-    "Strategy": "decemb.strategies",
-    "build_strategy": "decemb.strategies",
-    "register": "decemb.strategies",
-    "Template": "decemb.templates",
-}
-
-__all__ = [
-    "STRATEGIES",
-    "EncodeSettings",
-    "Strategy",
-    "Template",
-    "__version__",
-    "build_strategy",
-    "describe_strategies",
-    "explain",
-    "from_backbone",
-    "instruction_for",
-    "list_strategies",
-    "load",
-    "load_backbone",
-    "register",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'decemb' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
-
+__getattr__, _names = lazy_exports(__name__, __file__)  # the names below load on first use
+__all__ = [*_names, "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs only
     from decemb.api import explain, from_backbone, load

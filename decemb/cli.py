@@ -1,4 +1,5 @@
-"""The ``decemb`` command line: ``compare``, ``encode``, ``train`` and ``strategies``; a thin layer over the library.
+"""The ``decemb`` command line: ``compare``, ``encode``, ``train``, ``search`` and ``strategies``; a thin layer over
+the library.
 
 Exit status: 0 on success, 2 on a bad config, option or input (one line on stderr naming the key or
 file, with a "did you mean" suggestion for unknown names; no traceback), 130 when interrupted.
@@ -92,9 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_threads_option(encode)
 
+    from decemb.search.cli import add_search_parser
     from decemb.train.cli import add_train_parser
 
     add_train_parser(commands)
+    add_search_parser(commands)
 
     strategies = commands.add_parser(
         "strategies", help="list the strategies and their options", description="List the registered strategies."
@@ -238,8 +241,14 @@ def _train(args: argparse.Namespace) -> int:
     return run_train(args)
 
 
-COMMANDS = {"compare": _compare, "encode": _encode, "strategies": _strategies, "train": _train}
-RUNS_A_MODEL = {"compare", "encode", "train"}
+def _search(args: argparse.Namespace) -> int:
+    from decemb.search.cli import run_search
+
+    return run_search(args)
+
+
+COMMANDS = {"compare": _compare, "encode": _encode, "strategies": _strategies, "train": _train, "search": _search}
+RUNS_A_MODEL = {"compare", "encode", "train", "search"}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -22,8 +22,8 @@ sys.exit(code)
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["strategies"], ["train", "--help"], ["compare", "missing.yaml"], ["compare"], ["encode", "x"]],
-    ids=["help", "strategies", "train-help", "missing-config", "usage-error", "encode-usage"],
+    [["--help"], ["strategies"], ["train", "--help"], ["search", "--help"], ["compare", "missing.yaml"], ["encode", "x"]],
+    ids=["help", "strategies", "train-help", "search-help", "missing-config", "encode-usage"],
 )
 def test_cli_answers_without_heavy_imports_within_budget(argv, tmp_path):
     start = time.perf_counter()

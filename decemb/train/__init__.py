@@ -8,28 +8,13 @@ saved weights) or full fine-tuning; evaluation before, during and after; resumab
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-_PUBLIC = {
-    "TrainConfig": "decemb.train.config",
-    "apply_overrides": "decemb.train.parsing",
-    "load_train_config": "decemb.train.parsing",
-    "parse_train_config": "decemb.train.parsing",
-    "TrainResult": "decemb.train.run",
-    "train": "decemb.train.run",
-}
+from decemb.lazy import lazy_exports
 
-
-def __getattr__(name: str) -> Any:  # imported on first use: the CLI's parser needs none of it
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'decemb.train' has no attribute {name!r}")
-
+__getattr__, __all__ = lazy_exports(__name__, __file__)  # the names below load on first use
 
 if TYPE_CHECKING:
     from decemb.train.config import TrainConfig
     from decemb.train.parsing import apply_overrides, load_train_config, parse_train_config
     from decemb.train.run import TrainResult, train
-
-__all__ = ["TrainConfig", "TrainResult", "apply_overrides", "load_train_config", "parse_train_config", "train"]

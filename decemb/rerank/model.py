@@ -1,0 +1,135 @@
+"""The decoder reranker: a sentence-transformers ``CrossEncoder`` of two modules,
+:class:`~decemb.rerank.module.DecembPairEncoder` (pair template, causal LM → last-token logits) and
+sentence-transformers' own ``LogitScore`` (``logit(yes) - logit(no)``).
+
+    reranker = decemb.rerank.load_reranker("smollm2-135m")
+    reranker.predict([("what is rlhf?", "RLHF is reinforcement learning from human feedback.")])
+    reranker.rank("what is rlhf?", documents, top_k=5)
+    reranker.save("out/reranker"); again = decemb.rerank.load_reranker("out/reranker")
+
+Scores are raw log-odds (``activation_fn`` is the identity): > 0 means the model prefers "yes".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from sentence_transformers import CrossEncoder
+from sentence_transformers.cross_encoder.modules import LogitScore
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from decemb.rerank.loading import load_causal_lm
+from decemb.rerank.module import DecembPairEncoder
+from decemb.rerank.templates import QUESTION, PairTemplate, default_pair_template
+
+__all__ = ["DecembReranker", "is_saved_reranker", "load_reranker", "reranker_from_causal_lm"]
+
+
+class DecembReranker(CrossEncoder):
+    """A plain ``CrossEncoder`` that checks its pairs before any work, so an error names the pair's index
+    in the caller's list (``predict`` sorts pairs into batches by length)."""
+
+    def predict(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        single = self.is_singular_input(inputs)
+        first = self[0]
+        if isinstance(first, DecembPairEncoder):
+            first.check([inputs] if single else inputs)
+        return super().predict(inputs, *args, **kwargs)
+
+
+def _template(
+    tokenizer: PreTrainedTokenizerBase, template: PairTemplate | dict[str, Any] | None, question: str | None
+) -> PairTemplate:
+    if isinstance(template, dict):
+        template = PairTemplate.from_dict(template)
+    if template is None:
+        template = default_pair_template(tokenizer, question or QUESTION)
+    elif question is not None:
+        template = template.with_question(question)
+    return template
+
+
+def reranker_from_causal_lm(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    template: PairTemplate | dict[str, Any] | None = None,
+    question: str | None = None,
+    max_length: int | None = 512,
+    prefix_cache: bool = True,
+    device: str | torch.device | None = None,
+) -> DecembReranker:
+    """Wrap an already loaded causal LM (with its head) and tokenizer (shared, not copied)."""
+    if model.get_output_embeddings() is None:
+        raise ValueError(f"{type(model).__name__} has no LM head: load it with AutoModelForCausalLM")
+    spec = _template(tokenizer, template, question)
+    encoder = DecembPairEncoder(model, tokenizer, spec, max_length=max_length, prefix_cache=prefix_cache)
+    score = LogitScore(true_token_id=encoder.yes_id, false_token_id=encoder.no_id)
+    if device is None:
+        device = model.get_input_embeddings().weight.device
+    return DecembReranker(modules=[encoder, score], device=str(device), activation_fn=torch.nn.Identity())
+
+
+def is_saved_reranker(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` is a folder saved from a decemb reranker (its modules are only decemb's and
+    sentence-transformers' own classes, which is what makes trusting its code safe)."""
+    folder = Path(os.fspath(source)).expanduser()
+    if not (folder / "modules.json").is_file() or not (folder / DecembPairEncoder.config_file_name).is_file():
+        return False
+    types = [module.get("type", "") for module in json.loads((folder / "modules.json").read_text())]
+    foreign = [t for t in types if not t.startswith(("decemb.", "sentence_transformers."))]
+    if foreign:
+        raise ValueError(f"{folder} lists module classes outside decemb and sentence-transformers: {foreign}")
+    return True
+
+
+def load_reranker(
+    source: str | os.PathLike[str] = "smollm2-135m",
+    *,
+    template: PairTemplate | dict[str, Any] | None = None,
+    question: str | None = None,
+    max_length: int | None = 512,
+    prefix_cache: bool = True,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    device_map: Any = None,
+    attn_implementation: str | None = None,
+    revision: str | None = None,
+    adapter: str | os.PathLike[str] | None = None,
+) -> DecembReranker:
+    """A zero-shot reranker from any decemb model source (alias, ``.gguf``, folder, Hub id; ``adapter``: a
+    PEFT adapter merged in), or a reranker folder saved by ``save`` (reloaded as saved)."""
+    if is_saved_reranker(source) and template is None and question is None and adapter is None:
+        kwargs = {"dtype": dtype, "attn_implementation": attn_implementation, "device_map": device_map}
+        reranker = DecembReranker(
+            os.fspath(source),
+            device=None if device is None else str(device),
+            trust_remote_code=True,
+            model_kwargs={key: value for key, value in kwargs.items() if value is not None},
+        )
+        if max_length != 512:
+            reranker[0].max_seq_length = max_length
+        reranker[0].prefix_cache = prefix_cache
+        return reranker
+    model, tokenizer = load_causal_lm(
+        source,
+        dtype=dtype,
+        device=device,
+        device_map=device_map,
+        attn_implementation=attn_implementation,
+        revision=revision,
+        adapter=adapter,
+    )
+    return reranker_from_causal_lm(
+        model,
+        tokenizer,
+        template=template,
+        question=question,
+        max_length=max_length,
+        prefix_cache=prefix_cache,
+        device=device,
+    )

@@ -1,0 +1,178 @@
+"""Retrieval metrics before and after reranking, with per-stage latency: the hook behind a comparison
+config's ``rerank:`` stage and the SciFact benchmark.
+
+    report = evaluate_rerank(task, reranker, top_k=20, embeddings={"queries": q, "corpus": d})
+    report.before["ndcg@10"], report.after["ndcg@10"], report.latency_ms
+
+Metrics are the task's own: :func:`score_rankings` hands ranked lists to the same sentence-transformers
+``InformationRetrievalEvaluator`` configuration as :meth:`decemb.tasks.RetrievalTask.score` (a test checks
+that both give identical numbers on the bi-encoder's ranking). Reranking reorders the first ``top_k``
+candidates of each query; candidates ``top_k+1..100`` keep their retrieval order behind them, so
+``recall@100`` and ``map@100`` stay comparable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sentence_transformers import CrossEncoder, SentenceTransformer
+from tqdm.auto import tqdm
+
+from decemb.tasks.retrieval import TOP_K, RetrievalTask
+
+__all__ = ["RerankEvaluation", "evaluate_rerank", "exact_rankings", "rerank_rankings", "score_rankings"]
+
+Ranking = list[tuple[str, float]]  # (document id, score), best first
+
+
+def _evaluator(task: RetrievalTask) -> Any:
+    try:
+        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.evaluation import InformationRetrievalEvaluator
+    return InformationRetrievalEvaluator(
+        queries=dict(zip(task.query_ids, task.queries, strict=True)),
+        corpus=dict(zip(task.doc_ids, task.docs, strict=True)),
+        relevant_docs=task.relevant,
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1],
+        precision_recall_at_k=[10, TOP_K],
+        map_at_k=[TOP_K],
+        write_csv=False,
+    )
+
+
+def score_rankings(task: RetrievalTask, rankings: Sequence[Sequence[tuple[str, float]]]) -> dict[str, float]:
+    """The task's metrics (x100, same keys as ``task.score``) for one ranked list per query, in
+    ``task.query_ids`` order. Only the order matters: scores become strictly decreasing rank scores."""
+    if len(rankings) != len(task.query_ids):
+        raise ValueError(f"task {task.name!r}: {len(rankings)} rankings for {len(task.query_ids)} queries")
+    evaluator = _evaluator(task)
+    if evaluator.queries_ids != task.query_ids:
+        raise RuntimeError(f"task {task.name!r}: query order mismatch with InformationRetrievalEvaluator")
+    results = [
+        [{"corpus_id": doc_id, "score": float(len(ranking) - position)} for position, (doc_id, _) in enumerate(ranking)]
+        for ranking in rankings
+    ]
+    m = evaluator.compute_metrics(results)
+    return {
+        "ndcg@10": float(m["ndcg@k"][10]) * 100,
+        "mrr@10": float(m["mrr@k"][10]) * 100,
+        "map@100": float(m["map@k"][TOP_K]) * 100,
+        "recall@10": float(m["recall@k"][10]) * 100,
+        "recall@100": float(m["recall@k"][TOP_K]) * 100,
+        "accuracy@1": float(m["accuracy@k"][1]) * 100,
+    }
+
+
+def exact_rankings(task: RetrievalTask, embeddings: Mapping[str, Any], top_k: int = TOP_K) -> list[Ranking]:
+    """Cosine top-k per query from ``{"queries", "corpus"}`` embeddings, exactly as ``task.score`` ranks."""
+    from sentence_transformers.util import semantic_search
+
+    from decemb.tasks.base import check_embeddings
+
+    arrays = check_embeddings(task.name, task.requests(), dict(embeddings))
+    hits = semantic_search(
+        torch.from_numpy(arrays["queries"].astype(np.float32)),
+        torch.from_numpy(arrays["corpus"].astype(np.float32)),
+        top_k=top_k,
+    )
+    return [[(task.doc_ids[h["corpus_id"]], float(h["score"])) for h in row] for row in hits]
+
+
+def rerank_rankings(
+    task: RetrievalTask,
+    rankings: Sequence[Sequence[tuple[str, float]]],
+    reranker: CrossEncoder,
+    top_k: int,
+    *,
+    batch_size: int = 16,
+    show_progress: bool = False,
+) -> tuple[list[Ranking], list[float]]:
+    """Each query's first ``top_k`` candidates reordered by ``reranker`` (rerank scores), the rest after them
+    unchanged; and the seconds each query's rerank took."""
+    if top_k < 1:
+        raise ValueError(f"rerank top_k must be > 0, got {top_k}")
+    texts = dict(zip(task.doc_ids, task.docs, strict=True))
+    out: list[Ranking] = []
+    seconds: list[float] = []
+    progress = tqdm(total=len(rankings), desc="Reranking", unit="query", disable=not show_progress)
+    for query, ranking in zip(task.queries, rankings):
+        head, tail = list(ranking[:top_k]), list(ranking[top_k:])
+        started = time.perf_counter()
+        scores = reranker.predict([(query, texts[doc_id]) for doc_id, _ in head], batch_size=batch_size)
+        seconds.append(time.perf_counter() - started)
+        order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
+        out.append([(head[i][0], float(scores[i])) for i in order] + tail)
+        progress.update()
+    progress.close()
+    return out, seconds
+
+
+@dataclass
+class RerankEvaluation:
+    """Metrics before/after reranking (x100) and mean latency per query per stage (ms).
+
+    ``latency_ms``: ``embed_queries`` (only when an ``embedder`` was given: batched query encoding divided
+    by the number of queries), ``retrieve`` (exact cosine top-100 over the corpus, batched, per query) and
+    ``rerank`` (one ``predict`` call per query over its ``top_k`` candidates)."""
+
+    task: str
+    top_k: int
+    queries: int
+    before: dict[str, float]
+    after: dict[str, float]
+    latency_ms: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def gain(self, metric: str = "ndcg@10") -> float:
+        return self.after[metric] - self.before[metric]
+
+
+def evaluate_rerank(
+    task: RetrievalTask,
+    reranker: CrossEncoder,
+    *,
+    top_k: int = 20,
+    embeddings: Mapping[str, Any] | None = None,
+    embedder: SentenceTransformer | None = None,
+    rankings: Sequence[Sequence[tuple[str, float]]] | None = None,
+    batch_size: int = 16,
+    show_progress: bool = False,
+) -> RerankEvaluation:
+    """Score ``task`` with the bi-encoder's ranking and after reranking its top ``top_k``.
+
+    The first stage comes from, in this order: ``rankings`` (ranked ``(doc id, score)`` lists per query,
+    e.g. from a :class:`~decemb.search.SearchIndex`), ``embeddings`` (``{"queries", "corpus"}``, as the
+    comparison runner holds them), or ``embedder`` (queries and corpus encoded here)."""
+    if not isinstance(task, RetrievalTask):
+        raise TypeError(f"a rerank stage needs a retrieval task, got {type(task).__name__}")
+    latency: dict[str, float] = {}
+    n = len(task.query_ids)
+    if rankings is None:
+        if embeddings is None:
+            if embedder is None:
+                raise ValueError("evaluate_rerank needs rankings, embeddings or an embedder")
+            started = time.perf_counter()
+            queries = embedder.encode_query(task.queries, show_progress_bar=show_progress)
+            latency["embed_queries"] = 1000 * (time.perf_counter() - started) / n
+            corpus = embedder.encode_document(task.docs, show_progress_bar=show_progress)
+            embeddings = {"queries": queries, "corpus": corpus}
+        started = time.perf_counter()
+        rankings = exact_rankings(task, embeddings)
+        latency["retrieve"] = 1000 * (time.perf_counter() - started) / n
+    before = score_rankings(task, rankings)
+    reranked, seconds = rerank_rankings(
+        task, rankings, reranker, top_k, batch_size=batch_size, show_progress=show_progress
+    )
+    latency["rerank"] = 1000 * float(np.mean(seconds))
+    after = score_rankings(task, reranked)
+    return RerankEvaluation(task.name, top_k, n, before, after, latency)

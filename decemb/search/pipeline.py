@@ -1,0 +1,148 @@
+"""Two-stage search: the bi-encoder's index retrieves candidates, the decoder reranker reorders the top ones.
+
+    pipeline = SearchPipeline(SearchIndex.open("idx"), embedder, reranker, top_k=10, rerank_top_k=20)
+    found = pipeline.search("what is rlhf?")
+    for result in found.results:
+        print(result.rank, result.doc_id, result.retrieval_score, result.rerank_score)
+    found.timings   # seconds per stage: embed, search, rerank
+
+Each query's candidates are reranked in one ``predict`` call, so they share the rendered template opening
+and the query (computed once, see :class:`decemb.rerank.DecembPairEncoder`).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sentence_transformers import CrossEncoder, SentenceTransformer
+from tqdm.auto import tqdm
+
+from decemb.search.index import Hit, SearchIndex, embed_queries
+
+__all__ = ["STAGES", "QueryResults", "SearchPipeline", "SearchResult", "latency_summary", "rerank_hits"]
+
+STAGES = ("embed", "search", "rerank")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    doc_id: str
+    text: str
+    rank: int  # final rank, 1-based
+    retrieval_rank: int  # rank in the bi-encoder's list, 1-based
+    retrieval_score: float  # cosine similarity
+    rerank_score: float | None  # logit(yes) - logit(no); None when not reranked
+
+
+@dataclass
+class QueryResults:
+    query: str
+    results: list[SearchResult]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "results": [asdict(r) for r in self.results], "timings": self.timings}
+
+
+def rerank_hits(
+    query: str, hits: Sequence[Hit], reranker: CrossEncoder | None, rerank_top_k: int, batch_size: int = 16
+) -> list[SearchResult]:
+    """``hits`` (best first) with the first ``rerank_top_k`` reordered by the reranker; the rest follow in
+    retrieval order without a rerank score."""
+    head = list(hits[:rerank_top_k]) if reranker is not None else []
+    scores: list[float] = []
+    if head:
+        predicted = reranker.predict(
+            [(query, hit.text) for hit in head], batch_size=batch_size, show_progress_bar=False
+        )
+        scores = [float(value) for value in predicted]
+    order = sorted(range(len(head)), key=lambda i: (-scores[i], i))
+    ranked = [(head[i], i + 1, scores[i]) for i in order]
+    ranked += [(hit, len(head) + j + 1, None) for j, hit in enumerate(hits[len(head) :])]
+    return [
+        SearchResult(hit.doc_id, hit.text, rank, retrieval_rank, hit.score, score)
+        for rank, (hit, retrieval_rank, score) in enumerate(ranked, 1)
+    ]
+
+
+class SearchPipeline:
+    """Query → embed → index top-k → rerank → results with both scores (see the module docstring)."""
+
+    def __init__(
+        self,
+        index: SearchIndex,
+        embedder: SentenceTransformer,
+        reranker: CrossEncoder | None = None,
+        *,
+        top_k: int = 10,
+        rerank_top_k: int = 20,
+        rerank_batch_size: int = 16,
+        check: bool = True,
+    ) -> None:
+        if top_k < 1 or rerank_top_k < 0 or rerank_batch_size < 1:
+            raise ValueError(
+                f"top_k and rerank_batch_size must be > 0 and rerank_top_k >= 0 "
+                f"(got {top_k}, {rerank_batch_size}, {rerank_top_k})"
+            )
+        if check:
+            index.check_model(embedder)
+        self.index = index
+        self.embedder = embedder
+        self.reranker = reranker
+        self.top_k = top_k
+        self.rerank_top_k = rerank_top_k if reranker is not None else 0
+        self.rerank_batch_size = rerank_batch_size
+
+    def search(self, query: str, top_k: int | None = None, rerank_top_k: int | None = None) -> QueryResults:
+        """One query, timed per stage (seconds)."""
+        top_k = self.top_k if top_k is None else top_k
+        depth = self.rerank_top_k if rerank_top_k is None else rerank_top_k
+        if self.reranker is None:
+            depth = 0
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        vector = embed_queries(self.embedder, [query])
+        timings["embed"] = time.perf_counter() - started
+        started = time.perf_counter()
+        hits = self.index.search(vector, max(top_k, depth))[0]
+        timings["search"] = time.perf_counter() - started
+        started = time.perf_counter()
+        results = rerank_hits(query, hits, self.reranker, depth, self.rerank_batch_size)
+        timings["rerank"] = time.perf_counter() - started if depth else 0.0
+        return QueryResults(query, results[:top_k], timings)
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        top_k: int | None = None,
+        rerank_top_k: int | None = None,
+        *,
+        show_progress: bool = False,
+    ) -> list[QueryResults]:
+        """Each query on its own (so the timings are per-query latencies), with a progress bar."""
+        return [
+            self.search(query, top_k, rerank_top_k)
+            for query in tqdm(list(queries), desc="Queries", unit="query", disable=not show_progress)
+        ]
+
+
+def latency_summary(found: Sequence[QueryResults]) -> dict[str, dict[str, float]]:
+    """Per stage (and in total): mean, median and p95 latency in milliseconds over queries."""
+    out: dict[str, dict[str, float]] = {}
+    for stage in (*STAGES, "total"):
+        values = [
+            1000 * (sum(item.timings.values()) if stage == "total" else item.timings.get(stage, 0.0)) for item in found
+        ]
+        if not values:
+            continue
+        ordered = sorted(values)
+        out[stage] = {
+            "mean_ms": statistics.fmean(values),
+            "median_ms": statistics.median(values),
+            "p95_ms": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
+        }
+    return out
