@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decemb.strategies import classical, echo, eos, instruct, llm2vec, prompteol, sgpt  # noqa: F401
+from decemb.strategies import classical, echo, eos, instruct, llm2vec, prompteol, sgpt
 from decemb.strategies.base import KINDS, STRATEGIES, Kind, Strategy, StrategyOptionError, build_strategy, register
 from decemb.strategies.catalog import describe_strategies, list_strategies
 
