@@ -24,7 +24,22 @@ logger = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:
+    """``$DECEMB_CACHE`` (default ``~/.cache/decemb``)."""
     return Path(os.environ.get("DECEMB_CACHE", Path.home() / ".cache" / "decemb"))
+
+
+def cache_dir(*parts: str) -> Path:
+    """A folder under :func:`cache_root`, created if needed; a cache root that is a file, or a folder that
+    cannot be created, is a one-line :class:`ModelSourceError` naming it."""
+    folder = cache_root().joinpath(*parts)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ModelSourceError(
+            f"the decemb cache {cache_root()} (DECEMB_CACHE) is not a usable folder: {error.strerror} "
+            f"({error.filename})"
+        ) from None
+    return folder
 
 
 def is_gguf(path: Path) -> bool:
@@ -43,7 +58,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def gguf_digest(gguf: Path) -> str:
     """The file's sha256, remembered per (path, size, mtime) so that a warm load does not re-read it."""
     stat = gguf.stat()
-    memo = cache_root() / "gguf" / "digests.json"
+    memo = cache_dir("gguf") / "digests.json"
     key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     try:
         known = json.loads(memo.read_text())
@@ -121,7 +136,7 @@ def dequantized_gguf(gguf: Path) -> Path:
     Safe under concurrent processes: one converts under a file lock while the others wait, the result
     appears by an atomic rename, and a folder is never deleted in place (a damaged entry, detected by its
     manifest of file sizes, is renamed aside first, so a reader that has it open keeps working)."""
-    target = cache_root() / "gguf" / gguf_digest(gguf)
+    target = cache_dir("gguf") / gguf_digest(gguf)
     if _complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

