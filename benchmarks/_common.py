@@ -27,6 +27,8 @@ if str(REPO_ROOT) not in sys.path:  # `python benchmarks/x.py` from a checkout w
 
 import torch  # noqa: E402
 
+from decemb.threads import usable_cores  # noqa: E402
+
 DEFAULT_MODEL = "smollm2-135m"
 
 
@@ -65,16 +67,11 @@ def parse(p: argparse.ArgumentParser, argv: Sequence[str] | None = None, *, head
     return args
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def set_threads(threads: int | None) -> int:
-    threads = threads or usable_cores()
-    torch.set_num_threads(threads)
+    """torch threads: ``threads``, else all usable cores (a benchmark names its thread count explicitly)."""
+    from decemb.threads import set_threads as set_decemb_threads
+
+    set_decemb_threads(threads or usable_cores())
     return torch.get_num_threads()
 
 
