@@ -22,7 +22,7 @@ from typing import IO, Any, Literal
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from decemb.search import store
+import decemb.search.store as store
 from decemb.search.corpus import check_corpus
 from decemb.search.errors import CorruptIndexError, IndexExistsError, SearchError
 from decemb.search.identity import check_identity, model_identity
