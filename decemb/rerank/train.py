@@ -136,6 +136,7 @@ def train_reranker(
             bf16=on_cuda and torch.cuda.is_bf16_supported() if bf16 is None else bf16,
             disable_tqdm=not show_progress,
             dataloader_num_workers=0,
+            dataloader_pin_memory=on_cuda,  # pinning needs an accelerator (else a warning per run)
         )
         trainer = CrossEncoderTrainer(model=reranker, args=args, train_dataset=dataset, loss=objective)
         try:
