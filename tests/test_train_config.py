@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import save_tiny_model
 
-from decemb.compare.config import ConfigError
+from decemb.errors import ConfigError
 from decemb.train import apply_overrides, load_train_config, parse_train_config
 from decemb.train.cli import add_train_parser, run_train
 from decemb.train.run import prepare_training

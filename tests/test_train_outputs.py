@@ -19,7 +19,7 @@ from helpers import save_tiny_model
 from sentence_transformers import SentenceTransformer
 
 import decemb
-from decemb.compare.config import ConfigError
+from decemb.errors import ConfigError
 from decemb.train import train
 
 PAIRS = [

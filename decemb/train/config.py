@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from decemb.settings import DEFAULT_MAX_LENGTH
 from decemb.tasks import TaskConfig
 
 __all__ = [
@@ -67,7 +68,7 @@ class ModelSection(_Strict):
 
     source: str = Field(default="smollm2-135m", min_length=1)
     strategy: dict[str, Any] = Field(default_factory=lambda: {"name": "mean"})
-    max_length: PositiveInt | None = 512
+    max_length: PositiveInt | None = DEFAULT_MAX_LENGTH
     layer: StrictInt = -1
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     attn_implementation: str | None = None

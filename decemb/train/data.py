@@ -1,6 +1,6 @@
 """Training data: csv/tsv/jsonl files with a column mapping, and presets over the shared data folder.
 
-Every problem is a one-line :class:`~decemb.compare.config.ConfigError` naming the config key and, for a
+Every problem is a one-line :class:`~decemb.errors.ConfigError` naming the config key and, for a
 bad row, the file and line. A loaded :class:`TrainData` has one of three shapes:
 
 * ``pairs``: ``anchor``, ``positive`` and optional ``negative_1..n`` columns (MNRL / cached MNRL);
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from decemb.errors import ConfigError
 from decemb.strategies import Kind
 from decemb.train.config import DataColumns, DataSection
-from decemb.train.errors import ConfigError
 from decemb.train.presets import load_preset
 
 __all__ = ["Shape", "TrainData", "iter_records", "load_train_data", "pairs_from_groups"]

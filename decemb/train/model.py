@@ -17,9 +17,9 @@ from sentence_transformers import SentenceTransformer
 from transformers import PreTrainedModel
 
 import decemb
+from decemb.errors import ConfigError
 from decemb.strategies import Strategy
 from decemb.train.config import LoraSection, ModelSection
-from decemb.train.errors import ConfigError
 
 __all__ = [
     "apply_lora",

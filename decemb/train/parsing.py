@@ -1,6 +1,6 @@
 """Reading a training config: YAML file → ``--set`` overrides → :class:`TrainConfig`, every error one line.
 
-Errors are :class:`decemb.compare.config.ConfigError` naming the file and the key path
+Errors are :class:`decemb.errors.ConfigError` naming the file and the key path
 (``loss.temprature: unknown key (did you mean 'temperature'?)``).
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from decemb.errors import ConfigError
 from decemb.tasks import TASK_TYPES
 from decemb.train.config import TrainConfig
-from decemb.train.errors import ConfigError
 
 __all__ = ["apply_overrides", "format_validation_error", "load_train_config", "parse_train_config", "read_yaml"]
 

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from decemb.train.errors import ConfigError
+from decemb.errors import ConfigError
 
 if TYPE_CHECKING:
     from decemb.train.data import TrainData

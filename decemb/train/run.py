@@ -22,11 +22,11 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 import decemb
+from decemb.errors import ConfigError
 from decemb.strategies import Strategy
 from decemb.tasks import default_data_root
 from decemb.train.config import TrainConfig
 from decemb.train.data import TrainData, load_train_data
-from decemb.train.errors import ConfigError
 from decemb.train.evaluation import EvalCallback, evaluate, load_eval_tasks, read_history, summary
 from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns
 from decemb.train.model import (
