@@ -74,6 +74,7 @@ def error_of(config: dict, tmp_path: Path, **kwargs) -> ConfigError:
         ({"data": {"preset": "stbs"}}, "data.preset", "did you mean 'stsb'"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "must be > 0"),
         ({"lora": {"dropout": 1.5}}, "lora.dropout", "must be < 1"),
+        ({"lora": {"target_modules": 5}}, "lora.target_modules", "must be 'all-linear'"),
         ({"data": {"preset": "stsb", "path": "x.csv"}}, "data", "exactly one of data.preset or data.path"),
         ({"data": {"path": "x.csv"}}, "data", "needs data.columns"),
         ({"eval": {"tasks": [{"type": "stss", "name": "x"}]}}, "eval.tasks[0].type", "did you mean 'sts'"),
