@@ -189,6 +189,18 @@ def test_empty_data_and_blank_rows_name_the_file_and_line(files, tmp_path):
     assert error.key == "data.columns.positive" and "line 2" in str(error)
 
 
+def test_bad_jsonl_lines_name_the_file_and_line(files, tmp_path):
+    good = '{"query": "a", "doc": "b"}\n\n'
+    for name, text, fragment in [
+        ("broken.jsonl", good + '{"query": "c",\n', "line 3 is not valid JSON"),
+        ("list.jsonl", good + '["c", "d"]\n', "line 3 is not a JSON object"),
+    ]:
+        path = tmp_path / name
+        path.write_text(text)
+        error = error_of(base(files, data__path=str(path)), tmp_path)
+        assert error.key == "data.path" and str(path) in str(error) and fragment in str(error), str(error)
+
+
 def test_existing_output_is_refused(files, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

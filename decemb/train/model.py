@@ -7,7 +7,6 @@ end the adapter is merged (``merge_and_unload``) so ``DIR/model`` is a plain dec
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from transformers import PreTrainedModel
 
 import decemb
 from decemb.errors import ConfigError
+from decemb.registry import did_you_mean
 from decemb.strategies import Strategy
 from decemb.train.config import LoraSection, ModelSection
 
@@ -99,10 +99,9 @@ def check_lora_targets(model: torch.nn.Module, lora: LoraSection) -> None:
     leaves = sorted({name.rsplit(".", 1)[-1] for name in names})
     for target in lora.target_modules:
         if not any(name == target or name.endswith("." + target) for name in names):
-            close = difflib.get_close_matches(target, leaves, n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                f"the model has no linear module {target!r}; {hint}its linear modules: {', '.join(leaves)}",
+                f"the model has no linear module {target!r}{did_you_mean(target, leaves)}; "
+                f"its linear modules: {', '.join(leaves)}",
                 key="lora.target_modules",
             )
 

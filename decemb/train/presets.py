@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from decemb.errors import ConfigError
-
-if TYPE_CHECKING:
-    from decemb.train.data import TrainData
+from decemb.train.records import TrainData, iter_records, pairs_from_groups
 
 __all__ = ["PRESET_FILES", "load_preset"]
 
@@ -59,8 +56,6 @@ def _stsb_rows(path: Path) -> list[tuple[str, str, float]]:
 
 def load_preset(preset: str, root: Path, seed: int) -> tuple[TrainData, tuple[float, float] | None]:
     """The preset's data and its score range (for normalising scored pairs)."""
-    from decemb.train.data import TrainData, iter_records, pairs_from_groups
-
     paths = _files(preset, root)
     if preset == "stsb":
         rows = _stsb_rows(paths[0])
@@ -87,8 +82,6 @@ def load_preset(preset: str, root: Path, seed: int) -> tuple[TrainData, tuple[fl
 
 
 def _scifact(paths: list[Path], seed: int) -> TrainData:
-    from decemb.train.data import TrainData, iter_records
-
     queries_path, corpus_path, qrels_path = paths
     queries = {
         str(r.get("_id")): str(r.get("text") or "").strip()

@@ -26,7 +26,7 @@ from decemb.errors import ConfigError
 from decemb.strategies import Strategy
 from decemb.tasks import default_data_root
 from decemb.train.config import TrainConfig
-from decemb.train.data import TrainData, load_train_data
+from decemb.train.data import load_train_data
 from decemb.train.evaluation import EvalCallback, evaluate, load_eval_tasks, read_history, summary
 from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns
 from decemb.train.model import (
@@ -41,6 +41,7 @@ from decemb.train.model import (
 )
 from decemb.train.output import Workspace, write_json
 from decemb.train.parsing import load_train_config, parse_train_config
+from decemb.train.records import TrainData
 
 __all__ = ["TrainResult", "TrainingRun", "prepare_training", "train"]
 
