@@ -25,15 +25,11 @@ __all__ = [
     "apply_lora",
     "build_model",
     "build_strategy_checked",
-    "encode_settings",
     "linear_module_names",
     "merged_backbone",
     "saved_strategy",
     "set_dropout",
 ]
-
-SETTINGS = ("max_length", "layer", "padding_side", "add_special_tokens")
-
 
 def saved_strategy(source: str) -> dict[str, Any] | None:
     """``{name, **options}`` of a folder saved by a decemb model (``None`` for any other source)."""
@@ -58,9 +54,9 @@ def build_strategy_checked(section: ModelSection) -> Strategy:
         raise ConfigError(str(error), key=key) from None
 
 
-def build_model(section: ModelSection, strategy: Strategy, *, deterministic: bool = False) -> SentenceTransformer:
-    """Load the backbone and wrap it as a decemb SentenceTransformer. ``deterministic``: no shared-prefix KV
-    cache (needed under gradient checkpointing, which drops a layer's cache)."""
+def build_model(section: ModelSection, strategy: Strategy) -> SentenceTransformer:
+    """Load the backbone and wrap it as a decemb SentenceTransformer (under gradient checkpointing the core
+    itself runs without the shared-prefix KV cache)."""
     from decemb.loading import load_backbone
 
     try:
@@ -70,18 +66,11 @@ def build_model(section: ModelSection, strategy: Strategy, *, deterministic: boo
     except (OSError, ValueError, ImportError) as error:
         raise ConfigError(str(error).splitlines()[0], key="model.source") from None
     try:
-        return decemb.from_backbone(
-            model, tokenizer, strategy, max_length=section.max_length, layer=section.layer, deterministic=deterministic
-        )
+        return decemb.from_backbone(model, tokenizer, strategy, max_length=section.max_length, layer=section.layer)
     except ValueError as error:
         text = str(error)
         key = "model.max_length" if "max_length" in text else "model.layer" if "layer" in text else "model.strategy"
         raise ConfigError(text, key=key) from None
-
-
-def encode_settings(st: SentenceTransformer) -> dict[str, Any]:
-    """The encode settings of a decemb model (to rebuild it around other weights)."""
-    return {name: getattr(st[0], name) for name in SETTINGS}
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:

@@ -23,6 +23,7 @@ from sentence_transformers import SentenceTransformer
 
 import decemb
 from decemb.errors import ConfigError
+from decemb.settings import EncodeSettings
 from decemb.strategies import Strategy
 from decemb.tasks import default_data_root
 from decemb.train.config import TrainConfig
@@ -34,7 +35,6 @@ from decemb.train.model import (
     build_model,
     build_strategy_checked,
     check_lora_targets,
-    encode_settings,
     merged_backbone,
     restore,
     set_dropout,
@@ -123,7 +123,7 @@ class TrainingRun:
     workspace: Workspace
     model: SentenceTransformer
     strategy: Strategy
-    settings: dict[str, Any]
+    settings: EncodeSettings
     trainer: Any
     data: TrainData
     tasks: list[Any]
@@ -152,7 +152,7 @@ class TrainingRun:
         backbone.eval()
         for param in backbone.parameters():
             param.requires_grad_(False)
-        final = decemb.from_backbone(backbone, tokenizer, self.strategy, **self.settings)
+        final = decemb.from_backbone(backbone, tokenizer, self.strategy, settings=self.settings)
         after = evaluate(final, self.tasks, config.eval.batch_size) if self.tasks and config.eval.after else {}
         if after:
             self.report(f"eval after training: {summary(after)}")
@@ -214,9 +214,8 @@ def prepare_training(
     workspace.check(config)
 
     set_seed(config.training.seed)
-    gradient_checkpointing = config.training.gradient_checkpointing
-    st = build_model(config.model, strategy, deterministic=gradient_checkpointing)
-    settings = encode_settings(st)
+    st = build_model(config.model, strategy)
+    settings = st[0].settings
     if config.finetune == "lora":
         check_lora_targets(st[0].auto_model, config.lora)
     mntp = _mntp_options(st, config) if config.loss.name == "mntp" else None
@@ -245,7 +244,7 @@ def prepare_training(
     else:
         for param in st.parameters():
             param.requires_grad_(True)
-    if gradient_checkpointing:
+    if config.training.gradient_checkpointing:
         _checkpointing(st[0].auto_model, True)
     dropout = set_dropout(st[0].auto_model, config.loss.dropout) if config.loss.name == "simcse" else []
     callback = EvalCallback(st, tasks, config.eval.every, config.eval.batch_size, workspace.history, report)
