@@ -4,32 +4,22 @@ step (and before the output folder is touched)."""
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import pytest
 from helpers import save_tiny_model
+from train_helpers import PAIRS, write_pairs_csv
 
 from decemb.errors import ConfigError
 from decemb.train import apply_overrides, load_train_config, parse_train_config
 from decemb.train.cli import add_train_parser, run_train
 from decemb.train.run import prepare_training
 
-ROWS = [
-    ("A man is playing a guitar.", "A man plays the guitar.", "4.8"),
-    ("The cat sat on the mat.", "A cat is sitting on a mat.", "4.2"),
-    ("Dogs run in the park.", "Children play football.", "1.0"),
-    ("A woman is slicing an onion.", "Someone cuts an onion.", "4.0"),
-]
-
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("train-config")
-    with (root / "pairs.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["query", "doc", "score"])
-        writer.writerows(ROWS)
+    write_pairs_csv(root / "pairs.csv", PAIRS[:4])
     (root / "empty.csv").write_text("query,doc,score\n")
     (root / "blank.csv").write_text('query,doc,score\n"A text","",3\n')
     return {"model": save_tiny_model(root / "tiny"), "root": root}

@@ -31,6 +31,7 @@ __all__ = [
     "set_dropout",
 ]
 
+
 def saved_strategy(source: str) -> dict[str, Any] | None:
     """``{name, **options}`` of a folder saved by a decemb model (``None`` for any other source)."""
     config = Path(source).expanduser() / "decemb_config.json"

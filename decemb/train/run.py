@@ -43,7 +43,11 @@ from decemb.train.output import Workspace, write_json
 from decemb.train.parsing import load_train_config, parse_train_config
 from decemb.train.records import TrainData
 
-__all__ = ["TrainResult", "TrainingRun", "prepare_training", "train"]
+__all__ = ["ConfigSource", "TrainResult", "TrainingRun", "prepare_training", "train"]
+
+# What names a config: a validated one, a mapping (parsed YAML) or a YAML file.
+ConfigSource = TrainConfig | Mapping[str, Any] | str | os.PathLike[str]
+Report = Callable[[str], None]
 
 
 @dataclass
@@ -59,7 +63,7 @@ class TrainResult:
     model: SentenceTransformer | None = None
 
 
-def _config(config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str], overrides: Sequence[str]) -> TrainConfig:
+def _config(config: ConfigSource, overrides: Sequence[str]) -> TrainConfig:
     if isinstance(config, TrainConfig):
         return parse_train_config(config.model_dump(mode="json"), overrides=overrides) if overrides else config
     if isinstance(config, Mapping):
@@ -130,7 +134,7 @@ class TrainingRun:
     before: dict[str, Any]
     resume_from: Path | None
     dropout: list[Any]
-    report: Callable[[str], None]
+    report: Report
     started: float
 
     def run(self) -> TrainResult:
@@ -188,11 +192,7 @@ class TrainingRun:
 
 
 def prepare_training(
-    config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    overrides: Sequence[str] = (),
-    report: Callable[[str], None] = print,
+    config: ConfigSource, out_dir: str | os.PathLike[str], *, overrides: Sequence[str] = (), report: Report = print
 ) -> TrainingRun:
     """Check everything (config, data, tasks, output, model, LoRA targets), mine, evaluate before, and build
     the trainer; nothing is trained yet and ``out_dir`` is not touched (only ``out_dir.partial``)."""
@@ -261,11 +261,7 @@ def prepare_training(
 
 
 def train(
-    config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    overrides: Sequence[str] = (),
-    report: Callable[[str], None] = print,
+    config: ConfigSource, out_dir: str | os.PathLike[str], *, overrides: Sequence[str] = (), report: Report = print
 ) -> TrainResult:
     """Train the embedder a config describes and write ``out_dir`` (see the module docstring): ``config`` is a
     :class:`TrainConfig`, a mapping or a YAML file; ``overrides`` are ``--set``-style ``key=value`` strings."""
