@@ -12,12 +12,13 @@ Example (``configs/train-quick.yaml``)::
       tasks: [{type: sts, name: stsb-test, path: stsbenchmark/sts-test.csv, format: stsb, limit: 300}]
 
 Semantics not expressible in the schema (loss vs data shape, strategy options, LoRA targets vs the
-model, ...) are checked by :mod:`decemb.train.checks` before any model or training step runs.
+model, ...) are checked by :func:`decemb.train.run.prepare_training` (through :mod:`decemb.train.losses`,
+:mod:`decemb.train.data` and :mod:`decemb.train.model`) before any training step runs.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -49,9 +50,9 @@ __all__ = [
 ]
 
 LossName = Literal["mnrl", "cached_mnrl", "cosent", "angle", "simcse", "mntp"]
-LOSSES: tuple[str, ...] = ("mnrl", "cached_mnrl", "cosent", "angle", "simcse", "mntp")
+LOSSES: tuple[str, ...] = get_args(LossName)
 PresetName = Literal["stsb", "stsb-unsupervised", "scifact", "banking77"]
-PRESETS: tuple[str, ...] = ("stsb", "stsb-unsupervised", "scifact", "banking77")
+PRESETS: tuple[str, ...] = get_args(PresetName)
 
 
 class _Strict(BaseModel):
