@@ -4,32 +4,22 @@ step (and before the output folder is touched)."""
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import pytest
 from helpers import save_tiny_model
+from train_helpers import PAIRS, write_pairs_csv
 
-from decemb.compare.config import ConfigError
+from decemb.errors import ConfigError
 from decemb.train import apply_overrides, load_train_config, parse_train_config
 from decemb.train.cli import add_train_parser, run_train
 from decemb.train.run import prepare_training
-
-ROWS = [
-    ("A man is playing a guitar.", "A man plays the guitar.", "4.8"),
-    ("The cat sat on the mat.", "A cat is sitting on a mat.", "4.2"),
-    ("Dogs run in the park.", "Children play football.", "1.0"),
-    ("A woman is slicing an onion.", "Someone cuts an onion.", "4.0"),
-]
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("train-config")
-    with (root / "pairs.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["query", "doc", "score"])
-        writer.writerows(ROWS)
+    write_pairs_csv(root / "pairs.csv", PAIRS[:4])
     (root / "empty.csv").write_text("query,doc,score\n")
     (root / "blank.csv").write_text('query,doc,score\n"A text","",3\n')
     return {"model": save_tiny_model(root / "tiny"), "root": root}
@@ -74,6 +64,7 @@ def error_of(config: dict, tmp_path: Path, **kwargs) -> ConfigError:
         ({"data": {"preset": "stbs"}}, "data.preset", "did you mean 'stsb'"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "must be > 0"),
         ({"lora": {"dropout": 1.5}}, "lora.dropout", "must be < 1"),
+        ({"lora": {"target_modules": 5}}, "lora.target_modules", "must be 'all-linear'"),
         ({"data": {"preset": "stsb", "path": "x.csv"}}, "data", "exactly one of data.preset or data.path"),
         ({"data": {"path": "x.csv"}}, "data", "needs data.columns"),
         ({"eval": {"tasks": [{"type": "stss", "name": "x"}]}}, "eval.tasks[0].type", "did you mean 'sts'"),
@@ -186,6 +177,18 @@ def test_empty_data_and_blank_rows_name_the_file_and_line(files, tmp_path):
     blank = base(files, data__path=str(files["root"] / "blank.csv"))
     error = error_of(blank, tmp_path)
     assert error.key == "data.columns.positive" and "line 2" in str(error)
+
+
+def test_bad_jsonl_lines_name_the_file_and_line(files, tmp_path):
+    good = '{"query": "a", "doc": "b"}\n\n'
+    for name, text, fragment in [
+        ("broken.jsonl", good + '{"query": "c",\n', "line 3 is not valid JSON"),
+        ("list.jsonl", good + '["c", "d"]\n', "line 3 is not a JSON object"),
+    ]:
+        path = tmp_path / name
+        path.write_text(text)
+        error = error_of(base(files, data__path=str(path)), tmp_path)
+        assert error.key == "data.path" and str(path) in str(error) and fragment in str(error), str(error)
 
 
 def test_existing_output_is_refused(files, tmp_path):

@@ -4,36 +4,23 @@ checkpointing gives the same loss as a plain forward."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import save_tiny_model
+from train_helpers import PAIRS, write_pairs_csv
 
 from decemb.train import train
+from decemb.train.losses import LOSS_SHAPES
 from decemb.train.run import prepare_training
-
-PAIRS = [
-    ("A man is playing a guitar.", "A man plays the guitar.", 4.8),
-    ("The cat sat on the mat.", "A cat is sitting on a mat.", 4.2),
-    ("Dogs run in the park.", "Children play football.", 1.0),
-    ("A woman is slicing an onion.", "Someone cuts an onion.", 4.0),
-    ("Retrieve semantically similar text.", "The rewritten sentence", 0.5),
-    ("what is rlhf?", "RLHF is reinforcement learning from human feedback.", 3.5),
-    ("0123456789", "brackets and quotes", 0.2),
-    ("Rewrite the following sentence", "This sentence means in one word", 2.0),
-]
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("train-losses")
-    with (root / "pairs.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["query", "doc", "score"])
-        writer.writerows(PAIRS)
+    write_pairs_csv(root / "pairs.csv")
     with (root / "texts.jsonl").open("w") as handle:
         for query, doc, _ in PAIRS:
             handle.write(json.dumps({"t": query}) + "\n" + json.dumps({"t": doc}) + "\n")
@@ -52,18 +39,10 @@ COLUMNS = {
     "scored": {"text1": "query", "text2": "doc", "score": "score"},
     "texts": {"text": "t"},
 }
-LOSS_DATA = {
-    "mnrl": "pairs",
-    "cached_mnrl": "pairs",
-    "cosent": "scored",
-    "angle": "scored",
-    "simcse": "texts",
-    "mntp": "texts",
-}
 
 
 def config_for(files: dict[str, Path], loss: str, strategy="mean", **training) -> dict:
-    shape = LOSS_DATA[loss]
+    shape = LOSS_SHAPES[loss]
     data = {
         "path": str(files["root"] / ("texts.jsonl" if shape == "texts" else "pairs.csv")),
         "columns": COLUMNS[shape],

@@ -11,7 +11,7 @@ from helpers import tiny_backbone
 from transformers import AutoModelForCausalLM
 
 import decemb
-from decemb.compare.config import ConfigError
+from decemb.errors import ConfigError
 from decemb.train.mntp import (
     IGNORE,
     MNTPLoss,

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -17,31 +16,19 @@ import numpy as np
 import pytest
 from helpers import save_tiny_model
 from sentence_transformers import SentenceTransformer
+from train_helpers import write_pairs_csv
 
 import decemb
-from decemb.compare.config import ConfigError
+from decemb.errors import ConfigError
 from decemb.train import train
 
-PAIRS = [
-    ("A man is playing a guitar.", "A man plays the guitar.", 4.8),
-    ("The cat sat on the mat.", "A cat is sitting on a mat.", 4.2),
-    ("Dogs run in the park.", "Children play football.", 1.0),
-    ("A woman is slicing an onion.", "Someone cuts an onion.", 4.0),
-    ("what is rlhf?", "RLHF is reinforcement learning from human feedback.", 3.5),
-    ("0123456789", "brackets and quotes", 0.2),
-    ("Rewrite the following sentence", "This sentence means in one word", 2.0),
-    ("Retrieve semantically similar text.", "The rewritten sentence", 0.5),
-]
 TEXTS = ["A man is playing a guitar.", "what is rlhf?", "Dogs run in the park while children play football."]
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("train-outputs")
-    with (root / "pairs.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["query", "doc", "score"])
-        writer.writerows(PAIRS)
+    write_pairs_csv(root / "pairs.csv")
     return {"root": root, "model": save_tiny_model(root / "tiny")}
 
 

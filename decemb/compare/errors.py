@@ -1,7 +1,9 @@
-"""A comparison config's pydantic ``ValidationError`` → one ``(key path, message)`` line."""
+"""A config's pydantic ``ValidationError`` (comparison or training config) → one ``(key path, message)`` line."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -31,8 +33,13 @@ def _tag(model: type[BaseModel]) -> Any:
     return None if field is None else field.default
 
 
+# The label pydantic gives a union member in ``loc``: ``literal['all-linear']``, ``list[str]``, ``function-after[...]``.
+_MEMBER_LABEL = re.compile(r"[a-z][a-z-]*\[.*\]", re.DOTALL)
+
+
 def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]]]:
-    """Display path for ``loc`` (``tasks[0].limit``; union tags dropped) and the models owning its last key."""
+    """Display path for ``loc`` (``tasks[0].limit``; union tags and member labels dropped) and the models
+    owning its last key."""
     models: list[type[BaseModel]] = [root]
     parent = models
     path = ""
@@ -44,6 +51,8 @@ def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[type[B
         tagged = [model for model in models if _tag(model) == part]
         if len(models) > 1 and tagged:
             models = tagged
+            continue
+        if isinstance(part, str) and _MEMBER_LABEL.fullmatch(part):
             continue
         path += f".{part}" if path else str(part)
         fields = {name: field for model in models for name, field in model.model_fields.items()}
@@ -65,9 +74,12 @@ def _typo_behind(errors: list[Any]) -> Any:
     return None
 
 
-def format_validation_error(error: ValidationError, root: type[BaseModel]) -> tuple[str | None, str]:
+def format_validation_error(
+    error: ValidationError, root: type[BaseModel], aliases: Mapping[str, str] | None = None
+) -> tuple[str | None, str]:
     """``(key path, message)`` for the first error of a ``ValidationError`` of the config model ``root``
-    (plus a count of the others)."""
+    (plus a count of the others). ``aliases``: other programs' names for keys (``learning_rate`` → ``lr``),
+    suggested for an unknown key when the alias is a key there."""
     errors = error.errors()
     first = _typo_behind(errors) or errors[0]
     key, parent = _walk(root, tuple(first["loc"]))
@@ -77,7 +89,9 @@ def format_validation_error(error: ValidationError, root: type[BaseModel]) -> tu
     elif kind == "extra_forbidden":
         known = sorted({name for model in parent for name in model.model_fields})
         unknown = first["loc"][-1]
-        message = "unknown key" + (did_you_mean(unknown, known) or f" (known keys: {', '.join(known)})")
+        alias = (aliases or {}).get(str(unknown))
+        hint = did_you_mean(alias if alias in known else unknown, known)
+        message = "unknown key" + (hint or f" (known keys: {', '.join(known)})")
     elif kind == "union_tag_invalid":
         tag = first["ctx"]["tag"]
         key = f"{key}.type"
@@ -87,6 +101,9 @@ def format_validation_error(error: ValidationError, root: type[BaseModel]) -> tu
         message = f"required key missing (one of {', '.join(TASK_TYPES)})"
     else:
         message = pydantic_message(first)
+        given = first.get("input")
+        if kind == "literal_error" and isinstance(given, str):
+            message += did_you_mean(given, re.findall(r"'([^']*)'", str(first["ctx"]["expected"])))
     others = len(errors) - 1
     if others:
         message += f" (and {others} more error{'s' if others > 1 else ''})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,39 +48,57 @@ class Table:
     lines: list[int]  # 1-based line number of each row, for error messages
 
 
-def read_table(path: Path, fmt: str, header: bool, *, task: str) -> Table:
-    """Read a csv/tsv (``header``: first non-blank row names the columns) or jsonl file."""
-    rows: list[Record] = []
-    lines: list[int] = []
-    names: list[str] | None = None
-    if fmt == "jsonl":
-        with path.open(encoding="utf-8-sig") as handle:
+class RowError(ValueError):
+    """A jsonl line that is not a JSON object: ``line`` (1-based), ``json_error`` (why it did not parse;
+    ``None`` when it parsed to something other than an object)."""
+
+    def __init__(self, line: int, json_error: json.JSONDecodeError | None = None) -> None:
+        self.line, self.json_error = line, json_error
+        problem = f"not valid JSON ({json_error})" if json_error is not None else "not a JSON object"
+        super().__init__(f"line {line} is {problem}")
+
+
+def iter_rows(path: Path, fmt: str) -> Iterator[tuple[int, Record]]:
+    """``(line number, row)`` for each non-blank row of a csv/tsv file (a list of cells, the header row
+    included) or jsonl file (a dict; any other line raises :class:`RowError`). Read as UTF-8, a BOM dropped;
+    ``OSError``, ``UnicodeDecodeError`` and ``csv.Error`` propagate."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        if fmt == "jsonl":
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TaskDataError(f"task {task!r}: {path}: line {number} is not valid JSON ({exc})") from exc
+                except json.JSONDecodeError as error:
+                    raise RowError(number, error) from error
                 if not isinstance(record, dict):
-                    raise TaskDataError(f"task {task!r}: {path}: line {number} is not a JSON object")
-                rows.append(record)
-                lines.append(number)
-        return Table(path, fmt, None, rows, lines)
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+                    raise RowError(number)
+                yield number, record
+            return
         if fmt == "csv":
             reader = csv.reader(handle)
-            parsed = ((reader.line_num, row) for row in reader)
+            rows: Iterator[tuple[int, list[str]]] = ((reader.line_num, row) for row in reader)
         else:
-            parsed = ((n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(handle, start=1))
-        for number, row in parsed:
-            if not any(cell.strip() for cell in row):
-                continue
-            if header and names is None:
+            rows = ((n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(handle, start=1))
+        for number, row in rows:
+            if any(cell.strip() for cell in row):
+                yield number, row
+
+
+def read_table(path: Path, fmt: str, header: bool, *, task: str) -> Table:
+    """Read a csv/tsv (``header``: first non-blank row names the columns) or jsonl file."""
+    rows: list[Record] = []
+    lines: list[int] = []
+    names: list[str] | None = None
+    try:
+        for number, row in iter_rows(path, fmt):
+            if header and names is None and isinstance(row, list):
                 names = [cell.strip() for cell in row]
                 continue
             rows.append(row)
             lines.append(number)
+    except RowError as error:
+        raise TaskDataError(f"task {task!r}: {path}: {error}") from error.json_error
     return Table(path, fmt, names, rows, lines)
 
 

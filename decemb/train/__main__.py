@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from decemb.errors import ConfigError
     from decemb.train.cli import add_train_parser, run_train
-    from decemb.train.errors import ConfigError
 
     parser = argparse.ArgumentParser(prog="python -m decemb.train")
     commands = parser.add_subparsers(dest="command")

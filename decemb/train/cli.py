@@ -2,7 +2,7 @@
 
 ``add_train_parser(subparsers)`` adds the subcommand to decemb's argparse parser; ``run_train(args)`` runs it
 and returns the exit status (0 on success). Config errors are raised as
-:class:`decemb.compare.config.ConfigError` for the CLI to print as one line and exit 2.
+:class:`decemb.errors.ConfigError` for the CLI to print as one line and exit 2.
 """
 
 from __future__ import annotations

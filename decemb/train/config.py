@@ -12,12 +12,13 @@ Example (``configs/train-quick.yaml``)::
       tasks: [{type: sts, name: stsb-test, path: stsbenchmark/sts-test.csv, format: stsb, limit: 300}]
 
 Semantics not expressible in the schema (loss vs data shape, strategy options, LoRA targets vs the
-model, ...) are checked by :mod:`decemb.train.checks` before any model or training step runs.
+model, ...) are checked by :func:`decemb.train.run.prepare_training` (through :mod:`decemb.train.losses`,
+:mod:`decemb.train.data` and :mod:`decemb.train.model`) before any training step runs.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -31,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from decemb.settings import DEFAULT_MAX_LENGTH
 from decemb.tasks import TaskConfig
 
 __all__ = [
@@ -48,9 +50,9 @@ __all__ = [
 ]
 
 LossName = Literal["mnrl", "cached_mnrl", "cosent", "angle", "simcse", "mntp"]
-LOSSES: tuple[str, ...] = ("mnrl", "cached_mnrl", "cosent", "angle", "simcse", "mntp")
+LOSSES: tuple[str, ...] = get_args(LossName)
 PresetName = Literal["stsb", "stsb-unsupervised", "scifact", "banking77"]
-PRESETS: tuple[str, ...] = ("stsb", "stsb-unsupervised", "scifact", "banking77")
+PRESETS: tuple[str, ...] = get_args(PresetName)
 
 
 class _Strict(BaseModel):
@@ -67,7 +69,7 @@ class ModelSection(_Strict):
 
     source: str = Field(default="smollm2-135m", min_length=1)
     strategy: dict[str, Any] = Field(default_factory=lambda: {"name": "mean"})
-    max_length: PositiveInt | None = 512
+    max_length: PositiveInt | None = DEFAULT_MAX_LENGTH
     layer: StrictInt = -1
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     attn_implementation: str | None = None

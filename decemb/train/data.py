@@ -1,56 +1,23 @@
-"""Training data: csv/tsv/jsonl files with a column mapping, and presets over the shared data folder.
-
-Every problem is a one-line :class:`~decemb.compare.config.ConfigError` naming the config key and, for a
-bad row, the file and line. A loaded :class:`TrainData` has one of three shapes:
-
-* ``pairs``: ``anchor``, ``positive`` and optional ``negative_1..n`` columns (MNRL / cached MNRL);
-* ``scored``: ``sentence1``, ``sentence2`` and a float ``score`` (CoSENT / AnglE);
-* ``texts``: one ``text`` column (SimCSE, MNTP).
+"""Training data: csv/tsv/jsonl files with a column mapping, and presets over the shared data folder, read,
+checked, sampled and normalised into a :class:`~decemb.train.records.TrainData` (its shapes are described
+there). Every problem is a one-line :class:`~decemb.errors.ConfigError` naming the config key and, for a
+bad row, the file and line.
 """
 
 from __future__ import annotations
 
-import csv
-import difflib
-import json
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from decemb.errors import ConfigError
+from decemb.registry import did_you_mean
 from decemb.strategies import Kind
 from decemb.train.config import DataColumns, DataSection
-from decemb.train.errors import ConfigError
 from decemb.train.presets import load_preset
+from decemb.train.records import SHAPE_ROLES, Shape, TrainData, iter_records, pairs_from_groups
 
-__all__ = ["Shape", "TrainData", "iter_records", "load_train_data", "pairs_from_groups"]
-
-Shape = Literal["pairs", "scored", "texts"]
-SHAPE_ROLES: dict[Shape, str] = {
-    "pairs": "anchor + positive (+ negative)",
-    "scored": "text1 + text2 + score",
-    "texts": "text (or text + label, grouped into pairs)",
-}
-
-
-@dataclass
-class TrainData:
-    """Columns in dataset order (``columns``), the side each renders on (``sides``), and for mining the
-    candidate corpus where the source has one (``corpus``)."""
-
-    shape: Shape
-    columns: dict[str, list[Any]]
-    sides: dict[str, Kind]
-    source: str
-    corpus: list[str] | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(next(iter(self.columns.values())))
-
-    def text_columns(self) -> list[str]:
-        return [name for name in self.columns if name != "score"]
+__all__ = ["load_train_data"]
 
 
 def _fail(message: str, key: str) -> ConfigError:
@@ -64,40 +31,6 @@ def _format_of(section: DataSection, path: Path) -> str:
     if fmt is None:
         raise _fail(f"cannot tell the format of {path.name}: set data.format (csv, tsv or jsonl)", "data.format")
     return fmt
-
-
-def iter_records(path: Path, fmt: str, key: str = "data.path") -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, record)`` per non-blank row: csv/tsv with a header row (tsv split on tabs, no quoting),
-    or one JSON object per line."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            if fmt == "jsonl":
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as error:
-                        raise _fail(f"line {number} of {path} is not valid JSON ({error.msg})", key) from None
-                    if not isinstance(record, dict):
-                        raise _fail(f"line {number} of {path} is not a JSON object", key)
-                    yield number, record
-                return
-            if fmt == "csv":
-                reader = csv.reader(handle)
-                rows = ((reader.line_num, row) for row in reader)
-            else:
-                rows = ((n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(handle, start=1))
-            header: list[str] | None = None
-            for number, row in rows:
-                if not any(cell.strip() for cell in row):
-                    continue
-                if header is None:
-                    header = [cell.strip() for cell in row]
-                    continue
-                yield number, dict(zip(header, row))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise _fail(f"cannot read {path} ({error})", key) from None
 
 
 def _roles(columns: DataColumns) -> tuple[Shape, dict[str, str]]:
@@ -116,9 +49,8 @@ def _roles(columns: DataColumns) -> tuple[Shape, dict[str, str]]:
 def _value(record: dict[str, Any], column: str, role: str, line: int, path: Path) -> str:
     if column not in record:
         known = [str(k) for k in record if k is not None]
-        close = difflib.get_close_matches(column, known, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise _fail(f"no column {column!r} in {path} (columns: {', '.join(known)}){hint}", f"data.columns.{role}")
+        hint = did_you_mean(column, known)
+        raise _fail(f"no column {column!r} in {path}{hint} (columns: {', '.join(known)})", f"data.columns.{role}")
     value = record[column]
     if value is None or isinstance(value, dict | list) or not str(value).strip():
         raise _fail(f"empty or non-text value on line {line} of {path}", f"data.columns.{role}")
@@ -175,22 +107,6 @@ def _score(text: str, line: int, path: Path) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise _fail(f"score {text!r} on line {line} of {path} is not finite", "data.columns.score")
     return value
-
-
-def pairs_from_groups(texts: list[str], labels: list[str], seed: int) -> tuple[list[str], list[str]]:
-    """Texts grouped by label → (anchor, positive) pairs of two texts with the same label, each text used
-    once (shuffled with ``seed``; a label's odd text out is dropped)."""
-    rng = random.Random(seed)
-    groups: dict[str, list[str]] = {}
-    for text, label in zip(texts, labels):
-        groups.setdefault(label, []).append(text)
-    pairs: list[tuple[str, str]] = []
-    for label in sorted(groups):
-        members = list(dict.fromkeys(groups[label]))
-        rng.shuffle(members)
-        pairs += [(members[i], members[i + 1]) for i in range(0, len(members) - 1, 2)]
-    rng.shuffle(pairs)
-    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def _normalise_scores(data: TrainData, section: DataSection, preset_range: tuple[float, float] | None) -> None:

@@ -15,9 +15,9 @@ import torch
 from sentence_transformers import SentenceTransformer
 from transformers import TrainerCallback
 
+from decemb.errors import ConfigError
 from decemb.tasks import Task, load_task
 from decemb.train.config import EvalSection
-from decemb.train.errors import ConfigError
 
 __all__ = ["EvalCallback", "discrimination_gap", "evaluate", "load_eval_tasks"]
 

@@ -14,10 +14,10 @@ from typing import Any
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
+from decemb.errors import ConfigError
 from decemb.strategies import Kind
 from decemb.train.config import LOSS_OPTIONS, TrainConfig
-from decemb.train.data import SHAPE_ROLES, TrainData
-from decemb.train.errors import ConfigError
+from decemb.train.records import SHAPE_ROLES, TrainData
 
 __all__ = [
     "LOSS_SHAPES",

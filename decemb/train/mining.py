@@ -7,9 +7,9 @@ import logging
 
 from sentence_transformers import SentenceTransformer
 
+from decemb.errors import ConfigError
 from decemb.train.config import HardNegativesSection
-from decemb.train.data import TrainData
-from decemb.train.errors import ConfigError
+from decemb.train.records import TrainData
 
 __all__ = ["mine"]
 

@@ -15,7 +15,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from torch import Tensor, nn
 
-from decemb.train.errors import ConfigError
+from decemb.errors import ConfigError
 
 __all__ = ["MNTPLoss", "lm_head_weight", "mask_token_id", "mask_tokens", "maskable_positions", "mntp_loss"]
 

@@ -7,7 +7,6 @@ end the adapter is merged (``merge_and_unload``) so ``DIR/model`` is a plain dec
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,20 @@ from sentence_transformers import SentenceTransformer
 from transformers import PreTrainedModel
 
 import decemb
+from decemb.errors import ConfigError
+from decemb.registry import did_you_mean
 from decemb.strategies import Strategy
 from decemb.train.config import LoraSection, ModelSection
-from decemb.train.errors import ConfigError
 
 __all__ = [
     "apply_lora",
     "build_model",
     "build_strategy_checked",
-    "encode_settings",
     "linear_module_names",
     "merged_backbone",
     "saved_strategy",
     "set_dropout",
 ]
-
-SETTINGS = ("max_length", "layer", "padding_side", "add_special_tokens")
 
 
 def saved_strategy(source: str) -> dict[str, Any] | None:
@@ -58,9 +55,9 @@ def build_strategy_checked(section: ModelSection) -> Strategy:
         raise ConfigError(str(error), key=key) from None
 
 
-def build_model(section: ModelSection, strategy: Strategy, *, deterministic: bool = False) -> SentenceTransformer:
-    """Load the backbone and wrap it as a decemb SentenceTransformer. ``deterministic``: no shared-prefix KV
-    cache (needed under gradient checkpointing, which drops a layer's cache)."""
+def build_model(section: ModelSection, strategy: Strategy) -> SentenceTransformer:
+    """Load the backbone and wrap it as a decemb SentenceTransformer (under gradient checkpointing the core
+    itself runs without the shared-prefix KV cache)."""
     from decemb.loading import load_backbone
 
     try:
@@ -70,18 +67,11 @@ def build_model(section: ModelSection, strategy: Strategy, *, deterministic: boo
     except (OSError, ValueError, ImportError) as error:
         raise ConfigError(str(error).splitlines()[0], key="model.source") from None
     try:
-        return decemb.from_backbone(
-            model, tokenizer, strategy, max_length=section.max_length, layer=section.layer, deterministic=deterministic
-        )
+        return decemb.from_backbone(model, tokenizer, strategy, max_length=section.max_length, layer=section.layer)
     except ValueError as error:
         text = str(error)
         key = "model.max_length" if "max_length" in text else "model.layer" if "layer" in text else "model.strategy"
         raise ConfigError(text, key=key) from None
-
-
-def encode_settings(st: SentenceTransformer) -> dict[str, Any]:
-    """The encode settings of a decemb model (to rebuild it around other weights)."""
-    return {name: getattr(st[0], name) for name in SETTINGS}
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:
@@ -99,10 +89,9 @@ def check_lora_targets(model: torch.nn.Module, lora: LoraSection) -> None:
     leaves = sorted({name.rsplit(".", 1)[-1] for name in names})
     for target in lora.target_modules:
         if not any(name == target or name.endswith("." + target) for name in names):
-            close = difflib.get_close_matches(target, leaves, n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                f"the model has no linear module {target!r}; {hint}its linear modules: {', '.join(leaves)}",
+                f"the model has no linear module {target!r}{did_you_mean(target, leaves)}; "
+                f"its linear modules: {', '.join(leaves)}",
                 key="lora.target_modules",
             )
 

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from decemb.errors import ConfigError
 from decemb.train.config import TrainConfig
-from decemb.train.errors import ConfigError
 from decemb.train.trainer import last_checkpoint
 
 __all__ = ["Workspace", "fingerprint", "write_json"]

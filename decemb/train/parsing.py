@@ -1,66 +1,28 @@
 """Reading a training config: YAML file → ``--set`` overrides → :class:`TrainConfig`, every error one line.
 
-Errors are :class:`decemb.compare.config.ConfigError` naming the file and the key path
-(``loss.temprature: unknown key (did you mean 'temperature'?)``).
+The file is read by :func:`decemb.yamlfile.read_yaml` and validation errors are worded by
+:func:`decemb.compare.errors.format_validation_error`, as for comparison configs: errors are
+:class:`decemb.errors.ConfigError` naming the file and the key path
+(``loss.temprature: unknown key (did you mean 'temperature'?)``). Training adds ``--set`` overrides and
+suggests our key for another trainer's name of it (``learning_rate`` → ``lr``).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from decemb.tasks import TASK_TYPES
+from decemb.compare.errors import format_validation_error
+from decemb.errors import ConfigError
 from decemb.train.config import TrainConfig
-from decemb.train.errors import ConfigError
+from decemb.yamlfile import read_yaml
 
-__all__ = ["apply_overrides", "format_validation_error", "load_train_config", "parse_train_config", "read_yaml"]
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects duplicate keys instead of keeping the last one silently."""
-
-
-def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, str | int | float | bool) and key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
-def read_yaml(path: str | os.PathLike[str]) -> Any:
-    """Parse a YAML file; missing, unreadable, invalid or empty is a ``ConfigError`` naming the file."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError("file not found" if not file.exists() else "not a file", file=path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read the file ({error})", file=path) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"invalid YAML{where}: {problem}", file=path) from None
-    if data is None:
-        raise ConfigError("the file is empty", file=path)
-    return data
+__all__ = ["ALIASES", "apply_overrides", "load_train_config", "parse_train_config"]
 
 
 # -- --set key=value ------------------------------------------------------------------------------
@@ -124,68 +86,8 @@ def _index(node: list[Any], part: str, key: str) -> int:
     return int(part)
 
 
-# -- validation errors ---------------------------------------------------------------------------
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found += [model for model in _models_in(arg) if model not in found]
-    return found
-
-
-def _walk(loc: Sequence[Any]) -> tuple[str, list[type[BaseModel]]]:
-    """Display path for ``loc`` (``eval.tasks[0].limit``; union tags dropped) and the models owning its last key."""
-    models: list[type[BaseModel]] = [TrainConfig]
-    parent = models
-    path = ""
-    for part in loc:
-        parent = models
-        if isinstance(part, int):
-            path += f"[{part}]"
-            continue
-        tagged = [model for model in models if _tag(model) == part]
-        if len(models) > 1 and tagged:
-            models = tagged
-            continue
-        if part in ("function-after", "function-before") or part.startswith(("literal[", "list[", "dict[")):
-            continue
-        path += f".{part}" if path else str(part)
-        fields = {name: field for model in models for name, field in model.model_fields.items()}
-        models = _models_in(fields[part].annotation) if part in fields else []
-    return path, parent
-
-
-def _tag(model: type[BaseModel]) -> Any:
-    field = model.model_fields.get("type")
-    return None if field is None else field.default
-
-
-def _message(error: Any) -> str:
-    kind, message = error["type"], str(error["msg"])
-    if kind == "missing":
-        return "required key missing"
-    if kind in ("value_error", "assertion_error"):
-        return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        ops = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
-        message = f"must be {ops[kind]} {next(iter(error.get('ctx', {}).values()), '?')}"
-    message = message.replace("Input should be", "must be")
-    given = error.get("input")
-    if isinstance(given, str | int | float | bool) or given is None:
-        if len(repr(given)) <= 60:
-            message += f" (got {given!r})"
-        if kind == "literal_error" and isinstance(given, str):
-            choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
-            close = difflib.get_close_matches(given, choices, n=1, cutoff=0.5)
-            message += f"; did you mean {close[0]!r}?" if close else ""
-    return message
-
-
 # Names other trainers use for our keys (transformers' TrainingArguments, peft's LoraConfig).
-_ALIASES = {
+ALIASES = {
     "learning_rate": "lr",
     "num_train_epochs": "epochs",
     "per_device_train_batch_size": "batch_size",
@@ -197,33 +99,6 @@ _ALIASES = {
     "lora_dropout": "dropout",
     "scale": "temperature",
 }
-
-
-def format_validation_error(error: ValidationError) -> tuple[str | None, str]:
-    """``(key path, message)`` for the first error of a training-config ``ValidationError``."""
-    errors = error.errors()
-    first = errors[0]
-    key, parent = _walk(tuple(first["loc"]))
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        known = sorted({name for model in parent for name in model.model_fields})
-        unknown = str(first["loc"][-1])
-        alias = _ALIASES.get(unknown)
-        close = [alias] if alias in known else difflib.get_close_matches(unknown, known, n=1, cutoff=0.5)
-        message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})")
-    elif kind == "union_tag_invalid":
-        tag = str(first["ctx"]["tag"])
-        close = difflib.get_close_matches(tag, list(TASK_TYPES), n=1, cutoff=0.5)
-        key = f"{key}.type"
-        message = f"unknown task type {tag!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-        message += f"; known: {', '.join(TASK_TYPES)}"
-    elif kind == "union_tag_not_found":
-        key, message = f"{key}.type", f"required key missing (one of {', '.join(TASK_TYPES)})"
-    else:
-        message = _message(first)
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-    return key or None, message
 
 
 def parse_train_config(
@@ -238,7 +113,7 @@ def parse_train_config(
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as error:
-        key, message = format_validation_error(error)
+        key, message = format_validation_error(error, TrainConfig, ALIASES)
         raise ConfigError(message, key=key, file=file) from None
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from decemb.train.errors import ConfigError
-
-if TYPE_CHECKING:
-    from decemb.train.data import TrainData
+from decemb.errors import ConfigError
+from decemb.tasks._io import iter_rows
+from decemb.tasks.sts import STSB_COLUMNS
+from decemb.train.records import TrainData, iter_records, pairs_from_groups
 
 __all__ = ["PRESET_FILES", "load_preset"]
 
@@ -40,27 +39,25 @@ def _files(preset: str, root: Path) -> list[Path]:
 
 
 def _stsb_rows(path: Path) -> list[tuple[str, str, float]]:
-    """STS-B's tab-separated rows: score in column 4, sentences in 5 and 6 (extra columns ignored)."""
+    """STS-B's tab-separated rows (the layout of the ``stsb`` task format: ``STSB_COLUMNS``); rows without
+    both sentences are skipped, extra columns ignored."""
+    text1, text2, score = STSB_COLUMNS.text1, STSB_COLUMNS.text2, STSB_COLUMNS.score
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            cells = line.rstrip("\r\n").split("\t")
-            if len(cells) < 7 or not cells[5].strip() or not cells[6].strip():
-                continue
-            try:
-                score = float(cells[4])
-            except ValueError:
-                raise ConfigError(
-                    f"line {number} of {path}: score {cells[4]!r} is not a number", key="data.preset"
-                ) from None
-            rows.append((cells[5].strip(), cells[6].strip(), score))
+    for number, cells in iter_rows(path, "tsv"):
+        if len(cells) <= max(text1, text2, score) or not cells[text1].strip() or not cells[text2].strip():
+            continue
+        try:
+            value = float(cells[score])
+        except ValueError:
+            raise ConfigError(
+                f"line {number} of {path}: score {cells[score]!r} is not a number", key="data.preset"
+            ) from None
+        rows.append((cells[text1].strip(), cells[text2].strip(), value))
     return rows
 
 
 def load_preset(preset: str, root: Path, seed: int) -> tuple[TrainData, tuple[float, float] | None]:
     """The preset's data and its score range (for normalising scored pairs)."""
-    from decemb.train.data import TrainData, iter_records, pairs_from_groups
-
     paths = _files(preset, root)
     if preset == "stsb":
         rows = _stsb_rows(paths[0])
@@ -87,8 +84,6 @@ def load_preset(preset: str, root: Path, seed: int) -> tuple[TrainData, tuple[fl
 
 
 def _scifact(paths: list[Path], seed: int) -> TrainData:
-    from decemb.train.data import TrainData, iter_records
-
     queries_path, corpus_path, qrels_path = paths
     queries = {
         str(r.get("_id")): str(r.get("text") or "").strip()

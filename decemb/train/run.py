@@ -22,11 +22,12 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 import decemb
+from decemb.errors import ConfigError
+from decemb.settings import EncodeSettings
 from decemb.strategies import Strategy
 from decemb.tasks import default_data_root
 from decemb.train.config import TrainConfig
-from decemb.train.data import TrainData, load_train_data
-from decemb.train.errors import ConfigError
+from decemb.train.data import load_train_data
 from decemb.train.evaluation import EvalCallback, evaluate, load_eval_tasks, read_history, summary
 from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns
 from decemb.train.model import (
@@ -34,15 +35,19 @@ from decemb.train.model import (
     build_model,
     build_strategy_checked,
     check_lora_targets,
-    encode_settings,
     merged_backbone,
     restore,
     set_dropout,
 )
 from decemb.train.output import Workspace, write_json
 from decemb.train.parsing import load_train_config, parse_train_config
+from decemb.train.records import TrainData
 
-__all__ = ["TrainResult", "TrainingRun", "prepare_training", "train"]
+__all__ = ["ConfigSource", "TrainResult", "TrainingRun", "prepare_training", "train"]
+
+# What names a config: a validated one, a mapping (parsed YAML) or a YAML file.
+ConfigSource = TrainConfig | Mapping[str, Any] | str | os.PathLike[str]
+Report = Callable[[str], None]
 
 
 @dataclass
@@ -58,7 +63,7 @@ class TrainResult:
     model: SentenceTransformer | None = None
 
 
-def _config(config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str], overrides: Sequence[str]) -> TrainConfig:
+def _config(config: ConfigSource, overrides: Sequence[str]) -> TrainConfig:
     if isinstance(config, TrainConfig):
         return parse_train_config(config.model_dump(mode="json"), overrides=overrides) if overrides else config
     if isinstance(config, Mapping):
@@ -122,14 +127,14 @@ class TrainingRun:
     workspace: Workspace
     model: SentenceTransformer
     strategy: Strategy
-    settings: dict[str, Any]
+    settings: EncodeSettings
     trainer: Any
     data: TrainData
     tasks: list[Any]
     before: dict[str, Any]
     resume_from: Path | None
     dropout: list[Any]
-    report: Callable[[str], None]
+    report: Report
     started: float
 
     def run(self) -> TrainResult:
@@ -151,7 +156,7 @@ class TrainingRun:
         backbone.eval()
         for param in backbone.parameters():
             param.requires_grad_(False)
-        final = decemb.from_backbone(backbone, tokenizer, self.strategy, **self.settings)
+        final = decemb.from_backbone(backbone, tokenizer, self.strategy, settings=self.settings)
         after = evaluate(final, self.tasks, config.eval.batch_size) if self.tasks and config.eval.after else {}
         if after:
             self.report(f"eval after training: {summary(after)}")
@@ -187,11 +192,7 @@ class TrainingRun:
 
 
 def prepare_training(
-    config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    overrides: Sequence[str] = (),
-    report: Callable[[str], None] = print,
+    config: ConfigSource, out_dir: str | os.PathLike[str], *, overrides: Sequence[str] = (), report: Report = print
 ) -> TrainingRun:
     """Check everything (config, data, tasks, output, model, LoRA targets), mine, evaluate before, and build
     the trainer; nothing is trained yet and ``out_dir`` is not touched (only ``out_dir.partial``)."""
@@ -213,9 +214,8 @@ def prepare_training(
     workspace.check(config)
 
     set_seed(config.training.seed)
-    gradient_checkpointing = config.training.gradient_checkpointing
-    st = build_model(config.model, strategy, deterministic=gradient_checkpointing)
-    settings = encode_settings(st)
+    st = build_model(config.model, strategy)
+    settings = st[0].settings
     if config.finetune == "lora":
         check_lora_targets(st[0].auto_model, config.lora)
     mntp = _mntp_options(st, config) if config.loss.name == "mntp" else None
@@ -244,7 +244,7 @@ def prepare_training(
     else:
         for param in st.parameters():
             param.requires_grad_(True)
-    if gradient_checkpointing:
+    if config.training.gradient_checkpointing:
         _checkpointing(st[0].auto_model, True)
     dropout = set_dropout(st[0].auto_model, config.loss.dropout) if config.loss.name == "simcse" else []
     callback = EvalCallback(st, tasks, config.eval.every, config.eval.batch_size, workspace.history, report)
@@ -261,11 +261,7 @@ def prepare_training(
 
 
 def train(
-    config: TrainConfig | Mapping[str, Any] | str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    overrides: Sequence[str] = (),
-    report: Callable[[str], None] = print,
+    config: ConfigSource, out_dir: str | os.PathLike[str], *, overrides: Sequence[str] = (), report: Report = print
 ) -> TrainResult:
     """Train the embedder a config describes and write ``out_dir`` (see the module docstring): ``config`` is a
     :class:`TrainConfig`, a mapping or a YAML file; ``overrides`` are ``--set``-style ``key=value`` strings."""

@@ -21,6 +21,7 @@ from sentence_transformers import SentenceTransformerTrainer, SentenceTransforme
 
 from decemb.strategies import Kind
 from decemb.train.config import TrainConfig
+from decemb.train.losses import uses_in_batch_negatives
 
 __all__ = ["COMPLETE", "WEIGHTS", "DecembTrainer", "last_checkpoint", "training_arguments"]
 
@@ -89,7 +90,7 @@ def training_arguments(
     from sentence_transformers.base.sampler import BatchSamplers
 
     t = config.training
-    in_batch = config.loss.name in ("mnrl", "cached_mnrl", "simcse")
+    in_batch = uses_in_batch_negatives(config.loss.name)
     save = t.checkpoint_every > 0
     return SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
