@@ -22,7 +22,14 @@ sys.exit(code)
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["strategies"], ["train", "--help"], ["search", "--help"], ["compare", "missing.yaml"], ["encode", "x"]],
+    [
+        ["--help"],
+        ["strategies"],
+        ["train", "--help"],
+        ["search", "--help"],
+        ["compare", "missing.yaml"],
+        ["encode", "x"],
+    ],
     ids=["help", "strategies", "train-help", "search-help", "missing-config", "encode-usage"],
 )
 def test_cli_answers_without_heavy_imports_within_budget(argv, tmp_path):
