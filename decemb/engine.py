@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,9 +45,20 @@ class EmbeddingJob:
 class EngineStats:
     forward_passes: int = 0  # batches run through the model
     sequences_run: int = 0  # distinct rendered inputs run
-    tokens_run: int = 0  # padded tokens run
+    tokens_run: int = 0  # padded tokens run (rows × longest row of each batch): what the model computed
+    tokens_rendered: int = 0  # tokens of the rendered inputs run, no padding: what the progress bar counts
     cache_hits: int = 0
     cache_misses: int = 0
+
+
+@dataclass
+class JobCost:
+    """One job's share of an ``embed`` call: its own rendering and cache lookups, plus a share of every forward
+    batch it needed (a batch's time split over its inputs by token count, an input shared by several jobs
+    split evenly among them). ``tokens``: its share of the rendered tokens run, on the same terms."""
+
+    seconds: float = 0.0
+    tokens: float = 0.0
 
 
 @dataclass
@@ -114,6 +126,7 @@ class Engine:
         self.model_fingerprint = model_fingerprint or (fingerprint(model) if cache is not None else "")
         self.show_progress = show_progress
         self.stats = EngineStats()
+        self.job_costs: list[JobCost] = []  # per job of the last embed call
 
     def _key(self, attention: AttentionMode, layer: int, pooling: str, rendered: Rendered) -> str:
         digest = hashlib.sha256(f"{self.model_fingerprint}|{attention.name}|{layer}|{pooling}|".encode())
@@ -126,7 +139,9 @@ class Engine:
         results = [np.zeros((len(job.texts), width), dtype=np.float32) for job in jobs]
         sequences: dict[tuple[str, tuple[int, ...]], _Sequence] = {}
         consumers: list[_Consumer] = []
+        self.job_costs = [JobCost() for _ in jobs]
         for j, job in enumerate(jobs):
+            started = time.perf_counter()
             attention, pooling = job.strategy.attention, job.strategy.pooling_name
             layer = self.core.resolve_layer(job.layer)
             renderer = self.core.renderer(job.strategy, job.kind, job.instruction)
@@ -139,8 +154,12 @@ class Engine:
                     (attention, tuple(rendered.input_ids)), _Sequence(attention, rendered, prefix)
                 )
                 sequence.consumers.append(consumer)
+            self.job_costs[j].seconds += time.perf_counter() - started
+        started = time.perf_counter()
         cached = self.cache.get_many(c.key for c in consumers) if self.cache is not None else {}
+        lookup = (time.perf_counter() - started) / max(len(consumers), 1)  # per input looked up
         for consumer in consumers:
+            self.job_costs[consumer.job].seconds += lookup
             if consumer.key in cached:
                 results[consumer.job][consumer.row] = cached[consumer.key]
         self.stats.cache_hits += sum(c.key in cached for c in consumers)
@@ -170,6 +189,7 @@ class Engine:
     def _run_batch(
         self, batch: list[_Sequence], attention: AttentionMode, cached: dict[str, np.ndarray], results: list[np.ndarray]
     ) -> None:
+        started = time.perf_counter()
         features = collate([s.rendered for s in batch], self.tokenizer, self.settings.padding_side)
         # One pooled vector per distinct key: a text repeated across jobs or rows is pooled once.
         needed: dict[str, tuple[int, _Consumer]] = {}
@@ -182,6 +202,7 @@ class Engine:
         self.stats.forward_passes += 1
         self.stats.sequences_run += len(batch)
         self.stats.tokens_run += int(features["input_ids"].numel())
+        self.stats.tokens_rendered += sum(len(s.rendered) for s in batch)
         fresh: dict[str, np.ndarray] = {}
         groups: dict[tuple[int, str], list[tuple[int, _Consumer]]] = defaultdict(list)
         for b, consumer in needed.values():
@@ -200,3 +221,15 @@ class Engine:
                     results[consumer.job][consumer.row] = fresh[consumer.key]
         if self.cache is not None and fresh:
             self.cache.put_many(fresh)
+        self._charge(batch, cached, time.perf_counter() - started)
+
+    def _charge(self, batch: list[_Sequence], cached: dict[str, np.ndarray], seconds: float) -> None:
+        """Split a batch's time over its inputs by token count, and each input's share of time and tokens
+        evenly over the jobs that needed it (see :class:`JobCost`)."""
+        total = sum(len(s.rendered) for s in batch)
+        for sequence in batch:
+            jobs = {c.job for c in sequence.consumers if c.key not in cached}
+            tokens = len(sequence.rendered)
+            for job in jobs:
+                self.job_costs[job].tokens += tokens / len(jobs)
+                self.job_costs[job].seconds += seconds * tokens / max(total, 1) / len(jobs)

@@ -206,11 +206,12 @@ def make_config(model_dir: Path, tmp_path: Path, *, strategies=("mean",), tasks=
 
 
 def parse_report(text: str) -> dict[tuple[str, str, str, int, str], tuple[float, bool]]:
-    """(task, model, strategy, layer, metric) → (value, bold) from the markdown tables of a report."""
+    """(task, model, strategy, layer, metric) → (value, bold) from each task's score table of a report (a cell
+    is ``value [low, high]``; ``###`` subsections, e.g. a rerank stage, are skipped)."""
     found, task, header = {}, None, None
     for line in text.splitlines():
-        if line.startswith("## "):
-            task, header = line[3:].strip(), None
+        if line.startswith(("## ", "### ")):
+            task, header = (line[3:].strip() if line.startswith("## ") else None), None
         elif line.startswith("| ") and task and task != "Timing":
             cells = [c.strip() for c in line.strip("|").split("|")]
             if header is None:
@@ -218,5 +219,6 @@ def parse_report(text: str) -> dict[tuple[str, str, str, int, str], tuple[float,
             elif not set(cells[0]) <= {"-", ":"}:
                 model, strategy, layer = cells[:3]
                 for metric, cell in zip(header[3:], cells[3:]):
-                    found[(task, model, strategy, int(layer), metric)] = (float(cell.strip("*")), cell.startswith("**"))
+                    value = float(cell.split(" [")[0].strip("*"))
+                    found[(task, model, strategy, int(layer), metric)] = (value, cell.startswith("**"))
     return found

@@ -8,9 +8,11 @@
     write_outputs(results, config.output_dir())
 
 See :mod:`decemb.compare.config` for the config format and its path/cache/label semantics. Modules:
-``config`` (the config models), ``errors`` (validation errors → one line), ``paths`` (data root and
-cache), ``inputs`` (loading the tasks), ``plan`` (the jobs of one model × task), ``runner``,
-``results`` (the records), ``tables`` / ``report`` / ``charts`` (the outputs). ``encode_texts``,
+``config`` (the config models), ``tasks`` (task entries; a retrieval task's ``rerank`` stage), ``errors``
+(validation errors → one line), ``paths`` (data root and cache), ``inputs`` (loading the tasks), ``plan``
+(the jobs of one model × task), ``runner``, ``scoring`` (records of one strategy × layer), ``rerank`` (the
+rerank stage), ``stats`` (bootstrap intervals), ``results`` (the records), ``tables`` / ``report`` /
+``timing`` / ``charts`` (the outputs). ``encode_texts``,
 ``read_texts`` and ``save_embeddings`` are re-exported from :mod:`decemb.encode` (``decemb encode``).
 """
 
@@ -30,12 +32,14 @@ from decemb.compare.plan import task_instruction
 from decemb.compare.report import format_report, read_results, task_tables, write_outputs
 from decemb.compare.results import Result, Results
 from decemb.compare.runner import run_comparison
+from decemb.compare.tasks import RerankConfig
 from decemb.encode import encode_texts, read_texts, save_embeddings
 
 __all__ = [
     "ComparisonConfig",
     "ConfigError",
     "ModelConfig",
+    "RerankConfig",
     "Result",
     "Results",
     "StrategyConfig",

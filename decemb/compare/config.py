@@ -26,6 +26,8 @@ Semantics:
 * ``output`` defaults to ``runs/<config file stem>``; ``description`` is free text, ignored.
 * ``layers`` (default ``[-1]``): hidden states to pool, as in ``decemb.load(layer=...)`` (0: the
   embeddings, negative: from the top); every layer is checked against each model once it is loaded.
+* ``tasks[*]``: see :mod:`decemb.tasks`; a retrieval task may add a ``rerank`` stage
+  (:mod:`decemb.compare.tasks`: a decoder reranker rescoring each query's top k).
 * ``models[*]``: ``name`` (default: the last part of ``source``), ``source``, ``dtype``, ``device``,
   ``max_length``, ``batch_size``, ``max_batch_tokens`` (defaults: :class:`~decemb.settings.EncodeSettings`;
   ``max_length`` is capped at a model's learned positions), ``attn_implementation``, ``adapter``,
@@ -57,13 +59,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from decemb.compare.errors import format_validation_error
-from decemb.errors import ConfigError, ModelSourceError
-from decemb.loading import dtype_name, resolve_source
-from decemb.models import MODEL_ALIASES
+from decemb.compare.tasks import ComparisonTaskConfig, ModelSource, misplaced_rerank
+from decemb.errors import ConfigError
+from decemb.loading import dtype_name
 from decemb.settings import EncodeSettings, settings_from
 from decemb.strategies import Strategy
 from decemb.strategy_entry import check_strategy, default_label
-from decemb.tasks import TaskConfig
 from decemb.yamlfile import read_yaml
 
 __all__ = [
@@ -136,7 +137,7 @@ class ModelConfig(_Strict):
     """A backbone: ``source`` is a built-in alias, a local folder, a ``.gguf`` file or a Hub id."""
 
     name: str | None = Field(default=None, min_length=1)
-    source: str = Field(min_length=1)
+    source: ModelSource  # an alias is resolved (and maybe downloaded/assembled) at load time
     dtype: str | None = None
     device: str | None = None
     max_length: PositiveInt | None = _DEFAULTS.max_length
@@ -145,16 +146,6 @@ class ModelConfig(_Strict):
     attn_implementation: str | None = None
     adapter: str | None = None
     revision: str | None = None
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        if value not in MODEL_ALIASES:  # an alias is resolved (and maybe downloaded/assembled) at load time
-            try:
-                resolve_source(value)
-            except ModelSourceError as error:
-                raise ValueError(str(error)) from None
-        return value
 
     @field_validator("dtype")
     @classmethod
@@ -192,10 +183,18 @@ class ComparisonConfig(_Strict):
     cache: bool | str = True
     models: list[ModelConfig] = Field(min_length=1)
     strategies: list[StrategyConfig] = Field(min_length=1)
-    tasks: list[TaskConfig] = Field(min_length=1)
+    tasks: list[ComparisonTaskConfig] = Field(min_length=1)
     layers: list[StrictInt] = Field(default_factory=lambda: [-1], min_length=1)
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rerank_placement(cls, data: Any) -> Any:
+        message = misplaced_rerank(data.get("tasks")) if isinstance(data, dict) else None
+        if message:
+            raise _custom(message)
+        return data
 
     @field_validator("cache", mode="before")
     @classmethod

@@ -19,8 +19,9 @@ def task_instruction(strategy: Strategy, task: Task) -> str | None:
     :meth:`decemb.strategies.Strategy.task_instruction`."""
     return strategy.task_instruction(task.name, task.type)
 
+
 if TYPE_CHECKING:
-    from decemb.engine import EmbeddingJob
+    from decemb.engine import EmbeddingJob, JobCost
 
 
 @dataclass
@@ -33,6 +34,16 @@ class Plan:
 
     def embeddings(self, arrays: Sequence[np.ndarray], strategy: int, layer: int) -> dict[str, np.ndarray]:
         return {key: arrays[self.job_index[(strategy, layer, kind)]][rows] for key, (kind, rows) in self.rows.items()}
+
+    def share(self, costs: Sequence[JobCost], strategy: int, layer: int) -> dict[str, float]:
+        """A strategy × layer's share of the encode (its jobs' :class:`~decemb.engine.JobCost`, all sides)."""
+        if len(costs) != len(self.jobs):  # an engine that keeps no per-job costs
+            return {}
+        jobs = [job for (s, k, _), job in self.job_index.items() if (s, k) == (strategy, layer)]
+        return {
+            "encode_share_seconds": sum(costs[job].seconds for job in jobs),
+            "encode_share_tokens": sum(costs[job].tokens for job in jobs),
+        }
 
 
 def plan_task(task: Task, strategies: Sequence[Strategy], layers: Sequence[int]) -> Plan:

@@ -20,7 +20,9 @@ from typing import Any
 
 from decemb.compare.charts import plot_task
 from decemb.compare.results import Result, Results
-from decemb.compare.tables import TaskTable, number, task_tables
+from decemb.compare.stats import describe
+from decemb.compare.tables import TaskTable, cell, markdown_table, scored, task_tables
+from decemb.compare.timing import timing_section
 from decemb.files import signals_deferred, write_text
 from decemb.outputs import OutputFolder
 
@@ -40,76 +42,94 @@ CSV_FIELDS = [
     "seconds",
     "encode_seconds",
     "main",
+    "stage",
+    "ci_low",
+    "ci_high",
+    "encode_share_seconds",
+    "encode_share_tokens",
+    "info",
 ]
 
 
 # -- markdown --------------------------------------------------------------------------------------
 
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _markdown_table(header: list[str], rows: list[list[str]], numeric_from: int) -> list[str]:
-    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+ITEMS = {"sts": "pairs", "retrieval": "queries", "classification": "test texts", "clustering": "texts"}
+FITTED = {
+    "classification": "; the classifier is fitted once, its test predictions resampled",
+    "clustering": "; k-means is fitted once and its clusters resampled, so they leave out k-means' own variance",
+}
 
 
 def format_report(results: Sequence[Result], *, title: str = "decemb comparison") -> str:
-    """The markdown report: a table per task (best value of each metric column in bold), then timings."""
+    """The markdown report: a table per task (best value of each metric column in bold, each score with its
+    bootstrap interval), a side-by-side table of a rerank stage, then timings."""
     lines = [f"# {title}", ""]
-    for table in task_tables(results):
-        lines += [f"## {table.task}", "", f"{table.task_type}, n = {table.n}, main metric: {table.main_metric}", ""]
-        best = {metric: table.best(metric) for metric in table.metrics}
-        body = []
-        for row in table.rows:
-            model, strategy, layer = row
-            cells = [_cell(model), _cell(strategy), str(layer)]
-            for metric in table.metrics:
-                value = table.values[row].get(metric, math.nan)
-                text = number(value)
-                cells.append(f"**{text}**" if best[metric] is not None and value == best[metric] else text)
-            body.append(cells)
-        lines += _markdown_table(["model", "strategy", "layer", *table.metrics], body, numeric_from=2)
-        lines.append("")
-    lines += _timing_section(results)
+    tables = task_tables(results)
+    if any(table.intervals for table in tables):
+        lines += [f"Scores are x100. {describe()}", ""]
+    for table in tables:
+        lines += _task_section(table)
+        if table.reranked:
+            lines += _rerank_section(table)
+    lines += timing_section(results)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _timing_section(results: Sequence[Result]) -> list[str]:
-    score: dict[tuple[str, str], float] = {}
-    encode: dict[tuple[str, str], float] = {}
-    seen: set[tuple[str, str, str, int]] = set()
-    for r in results:
-        pair = (r.model, r.task)
-        encode[pair] = r.encode_seconds
-        if (r.model, r.task, r.strategy, r.layer) not in seen:  # one score time per strategy × layer
-            seen.add((r.model, r.task, r.strategy, r.layer))
-            score[pair] = score.get(pair, 0.0) + r.seconds
-    if not encode:
-        return []
-    loads = getattr(results, "load_seconds", {})
-    rows = [
-        [
-            _cell(model),
-            _cell(task),
-            f"{loads[model]:.1f}" if model in loads else "",
-            f"{seconds:.1f}",
-            f"{score[pair]:.1f}",
-        ]
-        for pair, seconds in encode.items()
-        for model, task in [pair]
+def _task_section(table: TaskTable) -> list[str]:
+    about = f"{table.task_type}, n = {table.n}, main metric: {table.main_metric}"
+    if table.intervals:
+        about += f"; intervals over the {table.n} {ITEMS.get(table.task_type, 'items')}"
+        about += FITTED.get(table.task_type, "")
+    best = {metric: table.best(metric) for metric in table.metrics}
+    body = []
+    for row in table.rows:
+        model, strategy, layer = row
+        cells = [cell(model), cell(strategy), str(layer)]
+        for metric in table.metrics:
+            value = table.values[row].get(metric, math.nan)
+            bold = best[metric] is not None and value == best[metric]
+            cells.append(scored(value, table.intervals.get(row, {}).get(metric), bold=bold))
+        body.append(cells)
+    lines = [f"## {table.task}", "", about, ""]
+    return [*lines, *markdown_table(["model", "strategy", "layer", *table.metrics], body, numeric_from=2), ""]
+
+
+def _rerank_section(table: TaskTable) -> list[str]:
+    """Before and after the rerank stage, one row per stage, with each stage's latency per query."""
+    info = next(iter(table.rerank_info.values()), {})
+    top_k, main = info.get("top_k", "?"), table.main_metric
+    lines = [
+        f"### {table.task}: reranked",
+        "",
+        f"Stages side by side: `retrieve` is the bi-encoder's ranking (the table above); `rerank top {top_k}` "
+        f"reorders each query's top {top_k} by the reranker `{cell(info.get('reranker', '?'))}`, the rest keep "
+        "their order. ms/query: mean latency per query of the stage (retrieve: cosine top 100 over the corpus; "
+        f"rerank: one reranker call over the top {top_k}). Δ {main}: the gain, with its paired bootstrap interval "
+        "over the queries.",
+        "",
     ]
-    lines = ["## Timing", "", "Seconds: load the model, encode the task (all strategies × layers), score them.", ""]
-    lines += _markdown_table(["model", "task", "load s", "encode s", "score s"], rows, numeric_from=2)
-    stats = getattr(results, "stats", {})
-    if stats:
-        names = ["forward_passes", "sequences_run", "tokens_run", "cache_hits", "cache_misses"]
-        rows = [[_cell(model), *(str(getattr(s, name, "")) for name in names)] for model, s in stats.items()]
-        lines += ["", *_markdown_table(["model", *names], rows, numeric_from=1)]
-    return [*lines, ""]
+    body = []
+    for row in (row for row in table.rows if row in table.reranked):
+        latency = table.rerank_info.get(row, {}).get("latency_ms", {})
+        gain = _change(table.rerank_info.get(row, {}))
+        for stage, values, intervals, step, delta in (
+            ("retrieve", table.values, table.intervals, "retrieve", ""),
+            (f"rerank top {top_k}", table.reranked, table.reranked_intervals, "rerank", gain),
+        ):
+            cells = [cell(row[0]), cell(row[1]), str(row[2]), stage]
+            cells += [scored(values[row].get(m, math.nan), intervals.get(row, {}).get(m)) for m in table.metrics]
+            body.append([*cells, f"{latency[step]:.2f}" if step in latency else "", delta])
+    header = ["model", "strategy", "layer", "stage", *table.metrics, "ms/query", f"Δ {main}"]
+    return [*lines, *markdown_table(header, body, numeric_from=2, text=[3]), ""]
+
+
+def _change(info: dict[str, Any]) -> str:
+    """The rerank gain of the main metric, ``+3.10 [-1.20, +7.40]``."""
+    change, interval = info.get("change"), info.get("change_ci")
+    if change is None:
+        return ""
+    text = f"{change:+.2f}"
+    return text if not interval else f"{text} [{interval[0]:+.2f}, {interval[1]:+.2f}]"
 
 
 # -- all outputs ---------------------------------------------------------------------------------
@@ -129,6 +149,7 @@ def _csv_text(results: Sequence[Result]) -> str:
     for result in results:
         record = result.to_dict()
         record["options"] = json.dumps(record["options"], ensure_ascii=False, sort_keys=True)
+        record["info"] = json.dumps(record["info"], ensure_ascii=False, sort_keys=True) if record["info"] else ""
         record["value"] = "nan" if record["value"] is None else repr(record["value"])
         writer.writerow(record)
     return buffer.getvalue()

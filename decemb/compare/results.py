@@ -17,12 +17,20 @@ __all__ = ["Result", "Results"]
 
 @dataclass
 class Result:
-    """One metric of one model × strategy × layer × task.
+    """One metric of one model × strategy × layer × task (× stage).
 
-    ``seconds``: time to score this strategy × layer on the task (the embeddings given).
+    ``seconds``: time to score this strategy × layer on the task (the embeddings given); on a rerank record,
+    the whole rerank stage (retrieve, rerank every query's top k, score).
     ``encode_seconds``: time to embed the task's texts for ALL strategies × layers of this model (one
     shared ``Engine.embed`` call; cache hits make it small), the same on every record of the pair.
     ``main``: whether ``metric`` is the task's main metric.
+    ``stage``: ``None`` for the bi-encoder's score; ``"rerank"`` for the score after the task's rerank stage
+    (``info``: ``reranker``, ``top_k``, ``latency_ms`` per query per stage, ``change`` and ``change_ci``, the
+    gain over the bi-encoder with its paired bootstrap CI).
+    ``ci_low``/``ci_high``: the 95% bootstrap confidence interval of ``value`` over the task's items
+    (:mod:`decemb.compare.stats`); ``None`` where there is none (a NaN score, fewer than 2 items).
+    ``encode_share_seconds``/``encode_share_tokens``: this strategy × layer's share of the shared encode
+    (:class:`decemb.engine.JobCost`): its rendering and lookups, plus its share of the forwards it used.
     """
 
     model: str
@@ -38,6 +46,16 @@ class Result:
     seconds: float
     encode_seconds: float
     main: bool = False
+    stage: str | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    encode_share_seconds: float | None = None
+    encode_share_tokens: float | None = None
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return None if self.ci_low is None or self.ci_high is None else (self.ci_low, self.ci_high)
 
     def to_dict(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
@@ -47,7 +65,9 @@ class Result:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Result:
-        data = dict(record)
+        """A record of ``results.json``; keys a newer version added are ignored, missing ones take defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {key: value for key, value in record.items() if key in known}
         data["value"] = math.nan if data.get("value") is None else float(data["value"])
         return cls(**data)
 

@@ -6,7 +6,9 @@ ask for) before anything is encoded. Per (model, task), the task's texts are ded
 (query/document) and every strategy × layer becomes one :class:`~decemb.engine.EmbeddingJob` per side,
 all handed to ONE ``Engine.embed`` call, so strategies whose renderings coincide (``mean``, ``last``,
 ``sgpt``; echo-mean and echo-last; all layers of a sweep) share one forward pass per text. Then each
-strategy × layer is scored.
+strategy × layer is scored (:mod:`~decemb.compare.scoring`: every score with its bootstrap interval, and the
+strategy's share of the encode time and tokens), and a retrieval task's ``rerank`` stage runs on its
+embeddings (:mod:`~decemb.compare.rerank`; the rerankers load once, before any model).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from decemb.compare.config import ComparisonConfig, ModelConfig, load_config
 from decemb.compare.inputs import load_tasks
 from decemb.compare.paths import resolve_cache_path, resolve_data_root
 from decemb.compare.plan import plan_task
-from decemb.compare.results import Result, Results
+from decemb.compare.rerank import Rerankers, run_rerank
+from decemb.compare.results import Results
+from decemb.compare.scoring import rerank_records, score_records
 from decemb.errors import ConfigError, ModelSourceError
 from decemb.loading import load_backbone
 from decemb.progress import transformers_progress
 from decemb.strategies import Strategy
-from decemb.tasks import Task, TaskDataError
+from decemb.tasks import Task
 from decemb.templates import TemplateError
 
 if TYPE_CHECKING:  # torch loads with the first model, not when the config is checked
@@ -95,7 +99,9 @@ def _run(
         store = EmbeddingCache(results.cache_path) if results.cache_path is not None else None
     except ValueError as error:  # not a SQLite file, or a damaged one: the message names the file
         raise ConfigError(f"{error}, or run with --no-cache", key="cache") from None
+    rerankers = Rerankers(device or _default_device(), show_progress)
     try:
+        rerankers.load_all(config.tasks)
         for m, model_config in enumerate(config.models):
             start = time.perf_counter()
             model, tokenizer = _load(model_config, m, device, show_progress)
@@ -106,7 +112,7 @@ def _run(
             _check_model(engine.core, config, strategies, tasks, m)
             results.stats[model_config.name] = engine.stats
             for t, task in enumerate(tasks):
-                _run_task(engine, config, strategies, task, t, model_config.name, results, show_progress)
+                _run_task(engine, config, strategies, task, t, model_config.name, results, show_progress, rerankers)
                 if on_progress is not None:
                     on_progress(results)
             del engine, model, tokenizer
@@ -119,6 +125,7 @@ def _run(
             key="cache",
         ) from None
     finally:
+        rerankers.close()
         if store is not None:
             store.close()
     return results
@@ -175,39 +182,36 @@ def _run_task(
     model: str,
     results: Results,
     show_progress: bool,
+    rerankers: Rerankers,
 ) -> None:
-    """Encode one task for every strategy × layer in one ``Engine.embed`` call, then score each."""
+    """Encode one task for every strategy × layer in one ``Engine.embed`` call, then score each (and run
+    its rerank stage, if the task has one)."""
     plan = plan_task(task, strategies, config.layers)
     start = time.perf_counter()
     arrays = engine.embed(plan.jobs, desc=f"Encoding {task.name} with {model} ({len(plan.jobs)} jobs)")
     encode_seconds = time.perf_counter() - start
     results.encode_seconds[(model, task.name)] = encode_seconds
+    costs = getattr(engine, "job_costs", [])
+    rerank = getattr(config.tasks[t], "rerank", None)
     pairs = [(s, layer) for s in range(len(strategies)) for layer in config.layers]
     for s, layer in tqdm(pairs, desc=f"Scoring {task.name}", disable=not show_progress):
-        start = time.perf_counter()
-        try:
-            scores = task.score(plan.embeddings(arrays, s, layer))
-        except TaskDataError as error:
-            raise ConfigError(str(error), key=f"tasks[{t}]") from None
-        seconds = time.perf_counter() - start
-        for metric, value in scores.items():
-            results.append(
-                Result(
-                    model=model,
-                    strategy=config.strategies[s].display_label,
-                    strategy_name=strategies[s].name,
-                    options=strategies[s].options(),
-                    layer=layer,
-                    task=task.name,
-                    task_type=task.type,
-                    metric=metric,
-                    value=float(value),
-                    n=task.size(),
-                    seconds=seconds,
-                    encode_seconds=encode_seconds,
-                    main=metric == task.main_metric,
-                )
-            )
+        base = {
+            "model": model,
+            "strategy": config.strategies[s].display_label,
+            "strategy_name": strategies[s].name,
+            "options": strategies[s].options(),
+            "layer": layer,
+            "task": task.name,
+            "task_type": task.type,
+            "n": task.size(),
+            "encode_seconds": encode_seconds,
+            **plan.share(costs, s, layer),
+        }
+        embeddings = plan.embeddings(arrays, s, layer)
+        results.extend(score_records(task, embeddings, base, t))
+        if rerank is not None:
+            outcome = run_rerank(task, embeddings, rerankers.get(rerank, t), rerank, t)
+            results.extend(rerank_records(task, outcome, rerank, base))
 
 
 def _default_device() -> str | None:

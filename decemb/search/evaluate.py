@@ -30,45 +30,11 @@ __all__ = ["RerankEvaluation", "evaluate_rerank", "exact_rankings", "rerank_rank
 Ranking = list[tuple[str, float]]  # (document id, score), best first
 
 
-def _evaluator(task: RetrievalTask) -> Any:
-    try:
-        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-    except ImportError:  # sentence-transformers < 6
-        from sentence_transformers.evaluation import InformationRetrievalEvaluator
-    return InformationRetrievalEvaluator(
-        queries=dict(zip(task.query_ids, task.queries, strict=True)),
-        corpus=dict(zip(task.doc_ids, task.docs, strict=True)),
-        relevant_docs=task.relevant,
-        mrr_at_k=[10],
-        ndcg_at_k=[10],
-        accuracy_at_k=[1],
-        precision_recall_at_k=[10, TOP_K],
-        map_at_k=[TOP_K],
-        write_csv=False,
-    )
-
-
 def score_rankings(task: RetrievalTask, rankings: Sequence[Sequence[tuple[str, float]]]) -> dict[str, float]:
     """The task's metrics (x100, same keys as ``task.score``) for one ranked list per query, in
-    ``task.query_ids`` order. Only the order matters: scores become strictly decreasing rank scores."""
-    if len(rankings) != len(task.query_ids):
-        raise ValueError(f"task {task.name!r}: {len(rankings)} rankings for {len(task.query_ids)} queries")
-    evaluator = _evaluator(task)
-    if evaluator.queries_ids != task.query_ids:
-        raise RuntimeError(f"task {task.name!r}: query order mismatch with InformationRetrievalEvaluator")
-    results = [
-        [{"corpus_id": doc_id, "score": float(len(ranking) - position)} for position, (doc_id, _) in enumerate(ranking)]
-        for ranking in rankings
-    ]
-    m = evaluator.compute_metrics(results)
-    return {
-        "ndcg@10": float(m["ndcg@k"][10]) * 100,
-        "mrr@10": float(m["mrr@k"][10]) * 100,
-        "map@100": float(m["map@k"][TOP_K]) * 100,
-        "recall@10": float(m["recall@k"][10]) * 100,
-        "recall@100": float(m["recall@k"][TOP_K]) * 100,
-        "accuracy@1": float(m["accuracy@k"][1]) * 100,
-    }
+    ``task.query_ids`` order. Only the order matters: scores become strictly decreasing rank scores
+    (:meth:`decemb.tasks.RetrievalTask.score_rankings`)."""
+    return task.score_rankings(rankings)
 
 
 def exact_rankings(task: RetrievalTask, embeddings: Mapping[str, Any], top_k: int = TOP_K) -> list[Ranking]:

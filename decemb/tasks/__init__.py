@@ -19,6 +19,9 @@ Requests and metrics (``main_metric`` first):
   ``recall@10``, ``recall@100``, ``accuracy@1``
 * classification: ``train``/``test`` (query) -> ``accuracy``, ``f1_macro``
 * clustering: ``texts`` (query) -> ``v_measure``
+
+``Task.score_items`` gives, per metric, the per-item data behind it (pairs, queries, test texts, texts), which
+the comparison runner resamples for bootstrap confidence intervals (:mod:`decemb.tasks.items`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from decemb.tasks.config import (
     STSColumns,
     STSTaskConfig,
 )
+from decemb.tasks.items import ItemScores
 from decemb.tasks.loader import default_data_root, load_task
 from decemb.tasks.retrieval import RetrievalTask
 from decemb.tasks.sts import STSTask
@@ -47,6 +51,7 @@ __all__ = [
     "ClusteringTask",
     "ClusteringTaskConfig",
     "EncodeRequest",
+    "ItemScores",
     "RetrievalFields",
     "RetrievalTask",
     "RetrievalTaskConfig",

@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from decemb.tasks.items import ItemScores
+
 __all__ = [
     "EncodeRequest",
     "Task",
@@ -53,6 +55,10 @@ class Task(Protocol):
     def requests(self) -> dict[str, EncodeRequest]: ...
 
     def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]: ...
+
+    def score_items(self, embeddings: dict[str, np.ndarray]) -> dict[str, ItemScores]:
+        """Per metric of ``score``, the per-item data a bootstrap resamples (:mod:`decemb.tasks.items`)."""
+        ...
 
     def size(self) -> int: ...
 

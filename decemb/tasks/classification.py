@@ -13,6 +13,7 @@ from decemb.tasks._io import read_labelled, resolve_path
 from decemb.tasks._sampling import stratified_indices, stratified_split
 from decemb.tasks.base import EncodeRequest, TaskDataError, check_embeddings
 from decemb.tasks.config import ClassificationTaskConfig, default_header
+from decemb.tasks.items import ItemScores, codes, macro_f1, mean_items
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +43,30 @@ class ClassificationTask:
             "test": EncodeRequest("query", list(self.test_texts)),
         }
 
-    def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
+    def _predict(self, embeddings: dict[str, np.ndarray]) -> np.ndarray:
         from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import accuracy_score, f1_score
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         arrays = check_embeddings(self.name, self.requests(), embeddings)
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=self.max_iter, random_state=self.seed))
         model.fit(arrays["train"], self.train_labels)
-        predicted = model.predict(arrays["test"])
+        return model.predict(arrays["test"])
+
+    def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
+        from sklearn.metrics import accuracy_score, f1_score
+
+        predicted = self._predict(embeddings)
         return {
             "accuracy": float(accuracy_score(self.test_labels, predicted)) * 100,
             "f1_macro": float(f1_score(self.test_labels, predicted, average="macro", zero_division=0)) * 100,
         }
+
+    def score_items(self, embeddings: dict[str, np.ndarray]) -> dict[str, ItemScores]:
+        """Per test text: (gold, predicted) label, with the classifier fitted once on the train split."""
+        true, predicted = codes(self.test_labels, list(self._predict(embeddings)))
+        correct = mean_items(100.0 * (true == predicted))
+        return {"accuracy": correct, "f1_macro": ItemScores((true, predicted), macro_f1)}
 
     def size(self) -> int:
         return len(self.test_texts)

@@ -13,6 +13,7 @@ from decemb.tasks._io import read_labelled, resolve_path
 from decemb.tasks._sampling import stratified_indices
 from decemb.tasks.base import EncodeRequest, TaskDataError, check_embeddings, l2_normalize
 from decemb.tasks.config import ClusteringTaskConfig, default_header
+from decemb.tasks.items import ItemScores, codes
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +38,32 @@ class ClusteringTask:
     def requests(self) -> dict[str, EncodeRequest]:
         return {"texts": EncodeRequest("query", list(self.texts))}
 
-    def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
+    def _clusters(self, embeddings: dict[str, np.ndarray]) -> np.ndarray:
         from sklearn.cluster import KMeans
-        from sklearn.metrics import v_measure_score
 
         arrays = check_embeddings(self.name, self.requests(), embeddings)
         kmeans = KMeans(n_clusters=self.n_clusters, n_init=self.n_init, random_state=self.seed)
-        predicted = kmeans.fit_predict(l2_normalize(arrays["texts"]))
-        return {"v_measure": float(v_measure_score(self.labels, predicted)) * 100}
+        return kmeans.fit_predict(l2_normalize(arrays["texts"]))
+
+    def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
+        from sklearn.metrics import v_measure_score
+
+        return {"v_measure": float(v_measure_score(self.labels, self._clusters(embeddings))) * 100}
+
+    def score_items(self, embeddings: dict[str, np.ndarray]) -> dict[str, ItemScores]:
+        """Per text: (gold label, cluster), with k-means fitted once on all texts; a resample scores those
+        pairs again without refitting, so an interval covers the choice of texts, not k-means' own variance."""
+        gold, clusters = codes(self.labels)[0], np.asarray(self._clusters(embeddings))
+        return {"v_measure": ItemScores((gold, clusters), _v_measure, vectorized=False)}
 
     def size(self) -> int:
         return len(self.texts)
+
+
+def _v_measure(gold: np.ndarray, clusters: np.ndarray, axis: int = -1) -> float:
+    from sklearn.metrics import v_measure_score
+
+    return float(v_measure_score(gold, clusters)) * 100
 
 
 def load_clustering(config: ClusteringTaskConfig, data_root: Path) -> ClusteringTask:

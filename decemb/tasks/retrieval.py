@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from decemb.tasks._io import Table, column, read_table, resolve_path
 from decemb.tasks._sampling import sample_indices
 from decemb.tasks.base import EncodeRequest, TaskDataError, check_embeddings
 from decemb.tasks.config import RetrievalTaskConfig
+from decemb.tasks.items import ItemScores, mean_items
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +48,12 @@ class RetrievalTask:
             "corpus": EncodeRequest("document", list(self.docs)),
         }
 
-    def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
-        import torch
-        from sentence_transformers.util import semantic_search
-
+    def _evaluator(self) -> Any:
         try:
             from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
         except ImportError:  # sentence-transformers < 6
             from sentence_transformers.evaluation import InformationRetrievalEvaluator
 
-        arrays = check_embeddings(self.name, self.requests(), embeddings)
-        hits = semantic_search(
-            torch.from_numpy(arrays["queries"].astype(np.float32)),
-            torch.from_numpy(arrays["corpus"].astype(np.float32)),
-            top_k=TOP_K,
-        )
-        results = [[{"corpus_id": self.doc_ids[h["corpus_id"]], "score": h["score"]} for h in row] for row in hits]
         evaluator = InformationRetrievalEvaluator(
             queries=dict(zip(self.query_ids, self.queries, strict=True)),
             corpus=dict(zip(self.doc_ids, self.docs, strict=True)),
@@ -74,18 +67,69 @@ class RetrievalTask:
         )
         if evaluator.queries_ids != self.query_ids:  # it drops queries without relevant docs; we have none
             raise RuntimeError(f"task {self.name!r}: query order mismatch with InformationRetrievalEvaluator")
-        m = evaluator.compute_metrics(results)
-        return {
-            "ndcg@10": float(m["ndcg@k"][10]) * 100,
-            "mrr@10": float(m["mrr@k"][10]) * 100,
-            "map@100": float(m["map@k"][TOP_K]) * 100,
-            "recall@10": float(m["recall@k"][10]) * 100,
-            "recall@100": float(m["recall@k"][TOP_K]) * 100,
-            "accuracy@1": float(m["accuracy@k"][1]) * 100,
-        }
+        return evaluator
+
+    def _hits(self, embeddings: dict[str, np.ndarray]) -> list[list[dict[str, Any]]]:
+        """Each query's cosine top 100 as the evaluator reads them (``corpus_id``: the document id)."""
+        import torch
+        from sentence_transformers.util import semantic_search
+
+        arrays = check_embeddings(self.name, self.requests(), embeddings)
+        hits = semantic_search(
+            torch.from_numpy(arrays["queries"].astype(np.float32)),
+            torch.from_numpy(arrays["corpus"].astype(np.float32)),
+            top_k=TOP_K,
+        )
+        return [[{"corpus_id": self.doc_ids[h["corpus_id"]], "score": h["score"]} for h in row] for row in hits]
+
+    def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
+        return _metrics(self._evaluator().compute_metrics(self._hits(embeddings)))
+
+    def score_items(self, embeddings: dict[str, np.ndarray]) -> dict[str, ItemScores]:
+        """Per query: each metric of that query alone; every metric is their mean."""
+        return self._per_query(self._hits(embeddings))
+
+    def score_rankings(self, rankings: Sequence[Sequence[tuple[str, Any]]]) -> dict[str, float]:
+        """:meth:`score` for given ranked ``(document id, score)`` lists, one per query in ``query_ids`` order,
+        best first (e.g. after reranking). Only the order counts: scores become decreasing rank scores."""
+        return _metrics(self._evaluator().compute_metrics(self._ranked(rankings)))
+
+    def ranking_items(self, rankings: Sequence[Sequence[tuple[str, Any]]]) -> dict[str, ItemScores]:
+        """:meth:`score_items` for given rankings (as :meth:`score_rankings`)."""
+        return self._per_query(self._ranked(rankings))
+
+    def _ranked(self, rankings: Sequence[Sequence[tuple[str, Any]]]) -> list[list[dict[str, Any]]]:
+        if len(rankings) != len(self.query_ids):
+            raise ValueError(f"task {self.name!r}: {len(rankings)} rankings for {len(self.query_ids)} queries")
+        return [
+            [{"corpus_id": doc_id, "score": float(len(ranking) - rank)} for rank, (doc_id, _) in enumerate(ranking)]
+            for ranking in rankings
+        ]
+
+    def _per_query(self, results: list[list[dict[str, Any]]]) -> dict[str, ItemScores]:
+        """The evaluator's own metric code run on one query at a time."""
+        single = copy.copy(self._evaluator())
+        values: dict[str, list[float]] = {}
+        for query_id, query, hits in zip(self.query_ids, self.queries, results, strict=True):
+            single.queries_ids, single.queries = [query_id], [query]
+            for metric, value in _metrics(single.compute_metrics([hits])).items():
+                values.setdefault(metric, []).append(value)
+        return {metric: mean_items(per_query) for metric, per_query in values.items()}
 
     def size(self) -> int:
         return len(self.query_ids)
+
+
+def _metrics(m: dict[str, Any]) -> dict[str, float]:
+    """Our metric names (x100) from ``InformationRetrievalEvaluator.compute_metrics``."""
+    return {
+        "ndcg@10": float(m["ndcg@k"][10]) * 100,
+        "mrr@10": float(m["mrr@k"][10]) * 100,
+        "map@100": float(m["map@k"][TOP_K]) * 100,
+        "recall@10": float(m["recall@k"][10]) * 100,
+        "recall@100": float(m["recall@k"][TOP_K]) * 100,
+        "accuracy@1": float(m["accuracy@k"][1]) * 100,
+    }
 
 
 def _unique(ids: list[str], table: Table, what: str, task: str) -> None:

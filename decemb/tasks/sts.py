@@ -14,6 +14,7 @@ from decemb.tasks._io import column, read_table, resolve_path
 from decemb.tasks._sampling import sample_indices
 from decemb.tasks.base import EncodeRequest, TaskDataError, check_embeddings, l2_normalize
 from decemb.tasks.config import STSColumns, STSTaskConfig, default_header
+from decemb.tasks.items import ItemScores, pearson, spearman
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +44,25 @@ class STSTask:
             "text2": EncodeRequest("query", list(self.text2)),
         }
 
-    def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
+    def _cosines(self, embeddings: dict[str, np.ndarray]) -> np.ndarray:
         arrays = check_embeddings(self.name, self.requests(), embeddings)
-        cosine = (l2_normalize(arrays["text1"]) * l2_normalize(arrays["text2"])).sum(axis=1)
+        return (l2_normalize(arrays["text1"]) * l2_normalize(arrays["text2"])).sum(axis=1)
+
+    def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
+        cosine = self._cosines(embeddings)
         gold = np.asarray(self.gold, dtype=np.float64)
         with warnings.catch_warnings():
             from scipy import stats
 
             warnings.simplefilter("ignore", stats.ConstantInputWarning)
-            spearman = stats.spearmanr(cosine, gold).statistic
-            pearson = stats.pearsonr(cosine, gold).statistic
-        return {"spearman": float(spearman) * 100, "pearson": float(pearson) * 100}
+            rho = stats.spearmanr(cosine, gold).statistic
+            r = stats.pearsonr(cosine, gold).statistic
+        return {"spearman": float(rho) * 100, "pearson": float(r) * 100}
+
+    def score_items(self, embeddings: dict[str, np.ndarray]) -> dict[str, ItemScores]:
+        """Per pair: (cosine, gold), resampled together; the statistics are the two correlations."""
+        pairs = (self._cosines(embeddings), np.asarray(self.gold, dtype=np.float64))
+        return {"spearman": ItemScores(pairs, spearman), "pearson": ItemScores(pairs, pearson)}
 
     def size(self) -> int:
         return len(self.gold)
