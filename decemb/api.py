@@ -16,6 +16,7 @@ from decemb.errors import ModelSourceError
 from decemb.loading import load_backbone, parse_dtype
 from decemb.settings import SETTING_KEYS, EncodeSettings, settings_from
 from decemb.st import DecembEmbedder, DecembModel, DecembPooling
+from decemb.st.card import base_model_of
 from decemb.strategies import Strategy, build_strategy
 
 
@@ -48,18 +49,22 @@ def from_backbone(
     *,
     settings: EncodeSettings | None = None,
     normalize: bool = False,
+    base_model: str | None = None,
     **options: Any,
 ) -> SentenceTransformer:
     """Wrap an already loaded base model and tokenizer (shared, not copied) with a strategy.
 
     ``options``: :class:`~decemb.settings.EncodeSettings` fields (``max_length``, ``layer``, ``padding_side``,
     ``add_special_tokens``, ``deterministic``; they override ``settings``) and the strategy's own options.
+    ``base_model``: the name the saved model card gives the base model (default: the model's Hub id, if any).
     """
     setting_values, strategy_options = split_options(options)
     spec = strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **strategy_options)
     if isinstance(strategy, Strategy) and strategy_options:
         raise ValueError("pass options either in the Strategy object or as keywords, not both")
-    embedder = DecembEmbedder(model, tokenizer, spec, settings=settings_from(settings, **setting_values))
+    encode_settings = settings_from(settings, **setting_values)
+    name = base_model or base_model_of(None, model)
+    embedder = DecembEmbedder(model, tokenizer, spec, settings=encode_settings, base_model=name)
     modules: list[torch.nn.Module] = [embedder, DecembPooling(embedder.get_embedding_dimension())]
     if normalize:
         modules.append(Normalize())
@@ -115,7 +120,18 @@ def load(
         revision=revision,
         adapter=adapter,
     )
-    return from_backbone(model, tokenizer, spec, settings=encode_settings, normalize=normalize)
+    return from_backbone(
+        model, tokenizer, spec, settings=encode_settings, normalize=normalize, base_model=base_model_of(source)
+    )
+
+
+def export_plain(model: SentenceTransformer, path: str | os.PathLike[str]) -> Path:
+    """Write a ``mean``/``last``/``sgpt`` decemb model as sentence-transformers' own ``Transformer`` + ``Pooling``
+    (+ ``Normalize``): ``SentenceTransformer(path)`` loads it without decemb or ``trust_remote_code`` and gives
+    the same vectors. Anything that cannot be exact is refused in one line (see :mod:`decemb.st.export`)."""
+    from decemb.st.export import export_plain as export
+
+    return export(model, path)
 
 
 def explain(model: SentenceTransformer, text: str, task: str | None = None) -> str:

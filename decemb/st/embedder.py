@@ -30,7 +30,7 @@ class DecembEmbedder(InputModule):
     Everything goes through one :class:`~decemb.core.EncodingCore`."""
 
     config_file_name = "decemb_config.json"
-    config_keys = ["strategy", "strategy_options", *SAVED_SETTINGS]
+    config_keys = ["strategy", "strategy_options", *SAVED_SETTINGS, "base_model"]
     save_in_root = True
 
     def __init__(
@@ -40,9 +40,11 @@ class DecembEmbedder(InputModule):
         strategy: str | Strategy,
         strategy_options: dict[str, Any] | None = None,
         settings: EncodeSettings | None = None,
+        base_model: str | None = None,
         **setting_values: Any,
     ) -> None:
         super().__init__()
+        self.base_model = base_model  # a name for the card (Hub id, alias's source, file or folder name)
         if isinstance(strategy, Strategy) and strategy_options:
             raise ValueError("pass options either in the Strategy object or as strategy_options, not both")
         self.strategy_spec = (
@@ -123,6 +125,11 @@ class DecembEmbedder(InputModule):
         self.auto_model.save_pretrained(output_path, safe_serialization=safe_serialization)
         self.tokenizer.save_pretrained(output_path)
         self.save_config(output_path)
+        # Also when a plain SentenceTransformer holds this module (loaded with trust_remote_code=True): the
+        # folder's config (written before the modules) says decemb is needed to load it.
+        from decemb.st.card import add_requirements
+
+        add_requirements(output_path)
 
     @classmethod
     def load(
@@ -157,7 +164,9 @@ class DecembEmbedder(InputModule):
         )
         strategy = config.pop("strategy")
         strategy_options = config.pop("strategy_options", None)
-        return cls(model, tokenizer, strategy, strategy_options, settings=settings_from(None, **config))
+        base_model = config.pop("base_model", None)
+        settings = settings_from(None, **config)
+        return cls(model, tokenizer, strategy, strategy_options, settings=settings, base_model=base_model)
 
 
 def resolve_kind(task: str | None) -> Kind:

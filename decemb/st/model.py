@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from decemb.rendering import check_text
+
+logger = logging.getLogger(__name__)
 
 
 def validate_texts(inputs: Any) -> list[str] | str:
@@ -31,6 +34,8 @@ class DecembModel(SentenceTransformer):
     sorts its batches by token count rather than character count (less padding: ~19% faster on STS-B)."""
 
     _token_lengths: dict[str, int] | None = None
+    # ``decemb train``'s scores ({stage: {task: {metric: value}}}) for the model card, when it made this model.
+    card_results: dict[str, Any] | None = None
 
     def encode(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         inputs = validate_texts(inputs)
@@ -50,3 +55,24 @@ class DecembModel(SentenceTransformer):
         if self._token_lengths is not None and isinstance(sample, str) and sample in self._token_lengths:
             return self._token_lengths[sample]
         return SentenceTransformer._input_length(sample)
+
+    # -- saving: requirements and model card ------------------------------------------------------
+    def _get_model_config(self) -> dict[str, Any]:
+        from decemb.st.card import requirements
+
+        return {**super()._get_model_config(), "requirements": requirements()}
+
+    def _create_model_card(self, path: str, model_name: str | None = None, *args: Any, **kwargs: Any) -> None:
+        from decemb.st.card import describe_for_card, patch_card, prepare_card_data
+        from decemb.st.embedder import DecembEmbedder
+
+        embedder = self[0]
+        if not isinstance(embedder, DecembEmbedder):
+            super()._create_model_card(path, model_name, *args, **kwargs)
+            return
+        prepare_card_data(self, embedder.base_model, tags=["decemb", embedder.strategy])
+        super()._create_model_card(path, model_name, *args, **kwargs)
+        try:
+            patch_card(self, path, describe_for_card(self, path), plain_export=False)
+        except Exception as error:  # the card is documentation: it never stops a save
+            logger.warning("could not add decemb's section to the model card in %s: %s", path, error)

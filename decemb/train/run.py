@@ -24,6 +24,7 @@ from sentence_transformers import SentenceTransformer
 import decemb
 from decemb.errors import ConfigError
 from decemb.settings import EncodeSettings
+from decemb.st.card import base_model_of
 from decemb.strategies import Strategy
 from decemb.tasks import default_data_root
 from decemb.train.config import TrainConfig
@@ -156,10 +157,12 @@ class TrainingRun:
         backbone.eval()
         for param in backbone.parameters():
             param.requires_grad_(False)
-        final = decemb.from_backbone(backbone, tokenizer, self.strategy, settings=self.settings)
+        base = base_model_of(config.model.source)
+        final = decemb.from_backbone(backbone, tokenizer, self.strategy, settings=self.settings, base_model=base)
         after = evaluate(final, self.tasks, config.eval.batch_size) if self.tasks and config.eval.after else {}
         if after:
             self.report(f"eval after training: {summary(after)}")
+        final.card_results = {"before": self.before, "after": after}  # the model card's evaluation table
         final.save(str(stage / "model"))
         state = self.trainer.state
         steps, wall = int(state.global_step), time.perf_counter() - self.started
