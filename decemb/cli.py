@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from decemb.cli_args import add_threads_option, integer, positive_int
+from decemb.cli_args import add_threads_option, positive_int
 
 USER_ERROR = 2
 
@@ -61,43 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_threads_option(compare)
 
-    encode = commands.add_parser(
-        "encode",
-        help="embed a text file (one text per line), a CSV/TSV column or a JSONL field",
-        description="Embed INPUT (.txt: one text per line; .csv/.tsv with a header, or .jsonl: --column) and "
-        "write OUTPUT (.npy; or .npz with 'embeddings' and, given --id-column, 'ids').",
-    )
-    encode.add_argument("input", metavar="INPUT")
-    encode.add_argument("output", metavar="OUTPUT")
-    encode.add_argument("--model", required=True, help="alias, local folder, .gguf file or Hub id")
-    encode.add_argument("--strategy", default="mean", help="strategy name (default: mean; see 'decemb strategies')")
-    encode.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="strategy option (repeatable; VALUE is parsed as YAML, e.g. pooling=last, append_eos=false)",
-    )
-    encode.add_argument("--kind", choices=["query", "document"], default="query", help="rendering side")
-    encode.add_argument("--column", metavar="NAME", help="text column (CSV/TSV) or key (JSONL)")
-    encode.add_argument("--id-column", metavar="NAME", help="id column/key; ids are saved next to the embeddings")
-    encode.add_argument("--instruction", help="per-call instruction (strategies that take one, e.g. instruct)")
-    encode.add_argument(
-        "--layer", type=integer, default=defaults.layer, help="hidden layer to pool (default: %(default)s, the last)"
-    )
-    encode.add_argument("--max-length", type=positive_int, default=defaults.max_length, metavar="N")
-    encode.add_argument("--batch-size", type=positive_int, default=defaults.batch_size, metavar="N")
-    encode.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU)")
-    encode.add_argument("--device", help="e.g. cpu or cuda")
-    encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
-    encode.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_threads_option(encode)
+    from decemb.distributed.command import add_encode_parser
 
+    add_encode_parser(commands, defaults)
+
+    from decemb.diagnose_cli import add_diagnose_parser
     from decemb.search.cli import add_search_parser
     from decemb.train.cli import add_train_parser
 
     add_train_parser(commands)
     add_search_parser(commands)
+    add_diagnose_parser(commands)
 
     strategies = commands.add_parser(
         "strategies", help="list the strategies and their options", description="List the registered strategies."
@@ -139,65 +113,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from decemb.encode import build_checked_strategy, check_output, encode_to_file, parse_options, read_texts
-    from decemb.errors import ConfigError
-    from decemb.loading import dtype_name
+    from decemb.distributed.command import run_encode
 
-    strategy = build_checked_strategy(args.strategy, parse_options(args.option))
-    if args.instruction is not None and not strategy.takes_instruction:
-        raise ConfigError(f"strategy {strategy.name!r} takes no instruction", key="--instruction")
-    try:
-        if args.dtype is not None:
-            dtype_name(args.dtype)
-    except ValueError as error:
-        raise ConfigError(str(error), key="--dtype") from None
-    if check_output(args.output) != ".npz" and args.id_column:
-        raise ConfigError("--id-column saves ids next to the embeddings: use an .npz output", file=args.output)
-    texts, ids = read_texts(args.input, column=args.column, id_column=args.id_column)
-    engine = _encode_engine(args, strategy)
-    encode_to_file(
-        engine,
-        strategy,
-        texts,
-        args.output,
-        ids=ids,
-        kind=args.kind,
-        instruction=args.instruction,
-        normalize=args.normalize,
-        show_progress=not args.quiet,
-    )
-    width = engine.core.hidden_size
-    print(f"decemb: wrote {len(texts)} × {width} embeddings to {args.output}", file=sys.stderr)
-    return 0
-
-
-def _encode_engine(args: argparse.Namespace, strategy: Any) -> Any:
-    """Load the model and refuse, before any work, a layer, strategy or ``--max-length`` it cannot take."""
-    from decemb.attention import UnsupportedArchitectureError
-    from decemb.engine import Engine
-    from decemb.errors import ConfigError, ModelSourceError
-    from decemb.loading import load_backbone
-    from decemb.progress import transformers_progress
-    from decemb.settings import settings_from
-    from decemb.templates import TemplateError
-
-    settings = settings_from(max_length=args.max_length, batch_size=args.batch_size, layer=args.layer)
-    try:
-        with transformers_progress(not args.quiet):
-            model, tokenizer = load_backbone(args.model, dtype=args.dtype, device=args.device)
-    except ModelSourceError as error:
-        raise ConfigError(str(error), key="--model") from None
-    try:
-        engine = Engine(model, tokenizer, settings)  # binds the settings: the layer must be in range
-    except ValueError as error:
-        raise ConfigError(str(error), key="--layer") from None
-    try:
-        engine.core.check(strategy, [args.instruction])
-    except (UnsupportedArchitectureError, TemplateError) as error:
-        raise ConfigError(str(error), key="--strategy") from None
-    except ValueError as error:  # the template leaves no room for the text within max_length
-        raise ConfigError(str(error), key="--max-length") from None
-    return engine
+    return run_encode(args)
 
 
 def _format_option(value: Any, width: int = 60) -> str:
@@ -241,14 +159,27 @@ def _train(args: argparse.Namespace) -> int:
     return run_train(args)
 
 
+def _diagnose(args: argparse.Namespace) -> int:
+    from decemb.diagnose_cli import run_diagnose
+
+    return run_diagnose(args)
+
+
 def _search(args: argparse.Namespace) -> int:
     from decemb.search.cli import run_search
 
     return run_search(args)
 
 
-COMMANDS = {"compare": _compare, "encode": _encode, "strategies": _strategies, "train": _train, "search": _search}
-RUNS_A_MODEL = {"compare", "encode", "train", "search"}
+COMMANDS = {
+    "compare": _compare,
+    "encode": _encode,
+    "strategies": _strategies,
+    "train": _train,
+    "search": _search,
+    "diagnose": _diagnose,
+}
+RUNS_A_MODEL = {"compare", "encode", "train", "search", "diagnose"}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

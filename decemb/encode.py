@@ -5,9 +5,11 @@ Input formats (by extension):
 * ``.txt`` (or any other extension not listed below): one text per line; blank lines are skipped.
 * ``.csv`` / ``.tsv``: a header row; ``column`` names the text column (``id_column`` optionally the ids).
 * ``.jsonl`` / ``.ndjson``: one JSON object per line; ``column`` / ``id_column`` are keys.
+* ``.parquet`` (a file, or a folder of them): ``column`` / ``id_column`` are columns.
 
 Output: ``.npy`` (a float32 array, one row per text) or ``.npz`` (``embeddings`` and, with an
-``id_column``, ``ids``), written atomically. :func:`encode_to_file` (what ``decemb encode`` runs) streams
+``id_column``, ``ids``), written atomically; or a folder of Parquet shards, resumable, in process or on
+Ray (:mod:`decemb.distributed`). :func:`encode_to_file` (what ``decemb encode`` runs) streams
 the vectors to the file chunk by chunk (:mod:`decemb.streaming`), so memory stays flat however many texts
 there are; :func:`encode_texts` + :func:`save_embeddings` are the in-memory equivalent.
 """
@@ -38,6 +40,7 @@ __all__ = [
     "encode_to_file",
     "parse_options",
     "read_texts",
+    "record_value",
     "save_embeddings",
 ]
 
@@ -55,6 +58,11 @@ def read_texts(
     """(texts, ids or ``None``) from a file; problems are ``ConfigError`` naming the file (and line)."""
     file = Path(path).expanduser()
     shown = os.fspath(path)
+    if file.suffix.lower() == ".parquet" or file.is_dir():
+        from decemb.distributed.sources import iter_records, open_source
+
+        rows = list(iter_records(open_source(path, column, id_column)))
+        return [text for *_, text, _ in rows], [key for *_, key in rows] if id_column else None
     if not file.is_file():
         raise ConfigError("file not found" if not file.exists() else "not a file", file=shown)
     fmt = _format_of(file)
@@ -77,8 +85,10 @@ def read_texts(
     records = _read_records(file, fmt, shown)
     if not records:
         raise ConfigError("no rows", file=shown)
-    texts = [_value(record, column, line, shown, "--column") for line, record in records]
-    ids = [_value(record, id_column, line, shown, "--id-column") for line, record in records] if id_column else None
+    texts = [record_value(record, column, line, shown, "--column") for line, record in records]
+    ids = (
+        [record_value(record, id_column, line, shown, "--id-column") for line, record in records] if id_column else None
+    )
     return texts, ids
 
 
@@ -109,7 +119,7 @@ def _read_records(file: Path, fmt: str, shown: str) -> list[tuple[int, dict[str,
     return records
 
 
-def _value(record: dict[str, Any], key: str, line: int, shown: str, option: str) -> str:
+def record_value(record: dict[str, Any], key: str, line: int, shown: str, option: str) -> str:
     if key not in record:
         known = ", ".join(str(k) for k in record if k is not None)
         raise ConfigError(f"{option} {key!r}: no such column on line {line} (columns: {known})", file=shown)
@@ -168,12 +178,16 @@ def encode_texts(
     return engine.embed([EmbeddingJob(strategy=strategy, kind=kind, texts=list(texts), instruction=instruction)])[0]
 
 
-def check_output(path: str | os.PathLike[str], ids: bool = False) -> str:
-    """The output's format (``.npy`` or ``.npz``); ``ConfigError`` naming the file for anything else, or
+def check_output(path: str | os.PathLike[str], ids: bool = False, folders: bool = False) -> str:
+    """The output's format (``.npy``, ``.npz``, or with ``folders`` ``""`` for a folder of Parquet shards: a
+    path without an extension, or an existing folder); ``ConfigError`` naming the file for anything else, or
     for ids without an ``.npz``."""
+    if folders and (Path(path).is_dir() or not Path(path).suffix):
+        return ""
     suffix = Path(path).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
-        raise ConfigError("the output must end in .npy or .npz", file=os.fspath(path))
+        also = ", or name a folder (no extension) for Parquet shards" if folders else ""
+        raise ConfigError(f"the output must end in .npy or .npz{also}", file=os.fspath(path))
     if ids and suffix != ".npz":
         raise ConfigError("ids need an .npz output (.npy holds one array)", file=os.fspath(path))
     return suffix

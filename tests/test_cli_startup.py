@@ -27,10 +27,11 @@ sys.exit(code)
         ["strategies"],
         ["train", "--help"],
         ["search", "--help"],
+        ["diagnose", "--help"],
         ["compare", "missing.yaml"],
         ["encode", "x"],
     ],
-    ids=["help", "strategies", "train-help", "search-help", "missing-config", "encode-usage"],
+    ids=["help", "strategies", "train-help", "search-help", "diagnose-help", "missing-config", "encode-usage"],
 )
 def test_cli_answers_without_heavy_imports_within_budget(argv, tmp_path):
     start = time.perf_counter()

@@ -1,0 +1,198 @@
+"""The output of a sharded encode: a folder of Parquet shards (``row``, ``id``, ``vector``) and a manifest.
+
+``manifest.json`` records the run's identity: the model fingerprint (:func:`decemb.engine.fingerprint`:
+config, dtype and every weight), the strategy and its options, the settings that change a vector, the side,
+the instruction, normalisation, the shard size and the input's digest. Every shard
+``shard-000000.parquet`` carries the same run key in its Parquet metadata and is written under a temporary
+name and renamed when complete, so a file with a shard's name is always a whole shard. A re-run with the
+same identity skips the finished shards; any other identity is refused in one line (another model, another
+strategy, a changed input), and so is a folder holding files that are not such a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from decemb.errors import ConfigError
+from decemb.files import atomic_file, write_text
+
+__all__ = ["MANIFEST", "ShardFolder", "read_vectors", "run_key", "shard_name", "write_shard"]
+
+MANIFEST = "manifest.json"
+FORMAT = "decemb-shards/1"
+LOCK = ".lock"
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:06d}.parquet"
+
+
+def run_key(identity: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_shard(
+    folder: str | os.PathLike[str], index: int, start: int, ids: Sequence[str], vectors: np.ndarray, key: str
+) -> Path:
+    """Write one shard atomically: ``row`` (int64), ``id`` (string), ``vector`` (fixed-size float32 list)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    table = pa.table(
+        {
+            "row": pa.array(np.arange(start, start + len(ids), dtype=np.int64)),
+            "id": pa.array(list(ids), pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
+        }
+    ).replace_schema_metadata({"decemb.run": key, "decemb.shard": str(index)})
+    path = Path(folder) / shard_name(index)
+    with atomic_file(path, binary=True) as handle:
+        pq.write_table(table, handle)
+    return path
+
+
+def _shard_key(path: Path) -> tuple[str | None, int]:
+    """(run key, rows) from a shard's footer; ``(None, 0)`` when it is not a readable shard."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+    except (OSError, ValueError):
+        return None, 0
+    key = (meta.metadata or {}).get(b"decemb.run")
+    return (key.decode() if key else None), meta.num_rows
+
+
+class ShardFolder:
+    """An output folder of shards, locked by one driver at a time (``with ShardFolder(path) as folder:``)."""
+
+    def __init__(self, path: str | os.PathLike[str], key: str = "OUTPUT") -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.key = key
+        self._lock: IO[str] | None = None
+
+    def _fail(self, message: str) -> ConfigError:
+        return ConfigError(message, file=os.fspath(self.path))
+
+    def check(self) -> dict[str, Any] | None:
+        """Before any work: a folder (or nothing yet), holding nothing but a shard run; its manifest if any."""
+        if self.path.exists() and not self.path.is_dir():
+            raise self._fail("exists and is not a folder")
+        if not self.path.is_dir():
+            return None
+        manifest_file = self.path / MANIFEST
+        names = sorted(p.name for p in self.path.iterdir() if not _ours(p.name))
+        if not manifest_file.is_file():
+            if names:
+                shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+                raise self._fail(f"holds files that are not a decemb shard run ({shown}); choose a new or empty folder")
+            return None
+        try:
+            manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise self._fail(f"cannot read {MANIFEST} ({error})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise self._fail(f"{MANIFEST} is not a decemb shard manifest; choose a new or empty folder")
+        return manifest
+
+    def __enter__(self) -> ShardFolder:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = (self.path / LOCK).open("a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise self._fail("is in use by another decemb encode; wait for it or choose another folder") from None
+        for stale in self.path.glob(".shard-*.tmp"):  # left by a killed run (nobody else holds the lock)
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def begin(self, manifest: dict[str, Any], shard_rows: Sequence[int]) -> set[int]:
+        """Refuse another run's folder, write the manifest, and return the shards already finished."""
+        previous = self.check()
+        key = manifest["run_key"]
+        if previous is not None:
+            _same_run(previous, manifest, self._fail)
+        finished: set[int] = set()
+        for path in sorted(self.path.glob("shard-*.parquet")):
+            stem = path.name.removeprefix("shard-").removesuffix(".parquet")
+            found, rows = _shard_key(path)
+            index = int(stem) if stem.isdigit() else -1
+            if found is not None and found != key:
+                raise self._fail(f"{path.name} is a shard of another run (run {found[:12]}, this run {key[:12]})")
+            if found == key and 0 <= index < len(shard_rows) and rows == shard_rows[index]:
+                finished.add(index)
+        write_text(self.path / MANIFEST, json.dumps({**manifest, "complete": False}, indent=1) + "\n")
+        return finished
+
+    def finish(self, manifest: dict[str, Any], shard_rows: Sequence[int]) -> None:
+        """Check that every shard is there and whole, then mark the run complete."""
+        key = manifest["run_key"]
+        missing = [i for i, rows in enumerate(shard_rows) if _shard_key(self.path / shard_name(i)) != (key, rows)]
+        if missing:
+            raise self._fail(f"{len(missing)} shard(s) missing after the run (first: {shard_name(missing[0])})")
+        write_text(self.path / MANIFEST, json.dumps({**manifest, "complete": True}, indent=1) + "\n")
+
+
+def _ours(name: str) -> bool:
+    return (
+        name in (MANIFEST, LOCK) or name.startswith("shard-") or (name.startswith(".shard-") and name.endswith(".tmp"))
+    )
+
+
+def _same_run(previous: dict[str, Any], manifest: dict[str, Any], fail: Callable[[str], ConfigError]) -> None:
+    old, new = previous.get("identity", {}), manifest["identity"]
+    if old.get("fingerprint") != new["fingerprint"]:
+        raise fail(
+            f"holds shards of another model (fingerprint {str(old.get('fingerprint'))[:12]}, source "
+            f"{previous.get('model_source')!r}); this model's is {new['fingerprint'][:12]}: choose another folder"
+        )
+    differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if differ:
+        raise fail(
+            f"holds shards of another run ({', '.join(differ)} differ); run the same command to resume, "
+            "or choose another folder"
+        )
+
+
+def read_vectors(folder: str | os.PathLike[str], *, partial: bool = False) -> tuple[list[str], np.ndarray]:
+    """``(ids, vectors)`` of a shard folder in input order (``partial``: the finished shards only)."""
+    import pyarrow.parquet as pq
+
+    path = Path(folder)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"not a decemb shard folder ({error})", file=os.fspath(path)) from None
+    if not manifest.get("complete") and not partial:
+        raise ConfigError("the run is not complete: run the same command again to finish it", file=os.fspath(path))
+    ids: list[str] = []
+    blocks: list[np.ndarray] = []
+    for index in range(manifest["shards"]):
+        file = path / shard_name(index)
+        if partial and not file.exists():
+            continue
+        table = pq.read_table(file)
+        ids.extend(table.column("id").to_pylist())
+        flat = table.column("vector").combine_chunks().flatten().to_numpy()
+        blocks.append(flat.reshape(table.num_rows, -1))
+    width = int(manifest.get("hidden_size") or 0)
+    return ids, np.concatenate(blocks) if blocks else np.zeros((0, width), dtype=np.float32)
