@@ -88,6 +88,10 @@ def _compare(args: argparse.Namespace) -> int:
     from decemb.outputs import OutputFolder
 
     config = load_config(args.config)
+    if args.threads is None and config.threads is not None:  # the command line wins over the config
+        from decemb.threads import set_threads
+
+        set_threads(config.threads)
     title = f"decemb comparison: {args.config}"
     # Checked and locked before any model loads: a bad or busy output folder costs nothing.
     with OutputFolder(args.out or config.output_dir(), force=args.force, key="--out") as out:

@@ -42,3 +42,23 @@ def test_set_threads_sets_torch_and_refuses_nonsense():
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="threads must be >= 1"):
         threads.set_threads(0)
+
+
+def test_a_comparison_config_sets_threads_unless_the_command_line_does(tmp_path, monkeypatch):
+    import yaml
+    from helpers import make_config, save_tiny_model
+
+    import decemb.threads as threads_module
+    from decemb.cli import main
+
+    calls: list[int | None] = []
+    monkeypatch.setattr(threads_module, "set_threads", lambda n=None: calls.append(n) or 1)
+    monkeypatch.setenv("DECEMB_CACHE", str(tmp_path / "cache"))
+    config = make_config(save_tiny_model(tmp_path / "model"), tmp_path, threads=1)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["compare", str(path), "--quiet", "--out", str(tmp_path / "a")]) == 0
+    assert calls == [None, 1]  # the default first, then the config's
+    calls.clear()
+    assert main(["compare", str(path), "--quiet", "--threads", "2", "--out", str(tmp_path / "b")]) == 0
+    assert calls == [2]

@@ -181,6 +181,7 @@ class ComparisonConfig(_Strict):
     data_root: str | None = None
     output: str | None = None
     cache: bool | str = True
+    threads: PositiveInt | None = None  # torch CPU threads; --threads wins; default: decemb.threads
     models: list[ModelConfig] = Field(min_length=1)
     strategies: list[StrategyConfig] = Field(min_length=1)
     tasks: list[ComparisonTaskConfig] = Field(min_length=1)
