@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from decemb.cli_args import add_threads_option, positive_int
+from decemb.cli_args import add_threads_option, positive_int, user_errors
 
 USER_ERROR = 2
 
@@ -186,16 +186,6 @@ COMMANDS = {
 RUNS_A_MODEL = {"compare", "encode", "train", "search", "diagnose"}
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from decemb.attention import UnsupportedArchitectureError
-    from decemb.errors import ConfigError, ModelSourceError
-    from decemb.registry import UnknownNameError
-    from decemb.tasks import TaskDataError
-    from decemb.templates import TemplateError
-
-    return ConfigError, TaskDataError, ModelSourceError, UnknownNameError, UnsupportedArchitectureError, TemplateError
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (the console script exits with it)."""
     parser = build_parser()
@@ -212,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             set_threads(args.threads)
         return COMMANDS[args.command](args)
-    except _user_errors() as error:
+    except user_errors() as error:
         message = " ".join(str(error).split())
         print(f"decemb {args.command}: error: {message}", file=sys.stderr)
         return USER_ERROR

@@ -1,4 +1,4 @@
-"""Argument types and options shared by every ``decemb`` subcommand (no heavy imports)."""
+"""Argument types, options and the user-error list shared by every ``decemb`` subcommand (no heavy imports)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,14 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="torch CPU threads (default: $OMP_NUM_THREADS, else the cores not busy: cores minus the load average)",
     )
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions every command reports as one line with exit status 2 (no traceback)."""
+    from decemb.attention import UnsupportedArchitectureError
+    from decemb.errors import ConfigError, ModelSourceError
+    from decemb.registry import UnknownNameError
+    from decemb.tasks import TaskDataError
+    from decemb.templates import TemplateError
+
+    return ConfigError, TaskDataError, ModelSourceError, UnknownNameError, UnsupportedArchitectureError, TemplateError

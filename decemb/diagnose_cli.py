@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from decemb.cli_args import add_threads_option, integer, positive_int
+from decemb.cli_args import add_threads_option, integer, positive_int, user_errors
 
 __all__ = ["add_diagnose_parser", "run_diagnose"]
 
@@ -140,14 +140,13 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m decemb.diagnose_cli MODEL ...``: the same as ``decemb diagnose MODEL ...``."""
-    from decemb.cli import _user_errors
 
     parser = argparse.ArgumentParser(prog="decemb")
     add_diagnose_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["diagnose", *(sys.argv[1:] if argv is None else argv)])
     try:
         return run_diagnose(args)
-    except _user_errors() as error:
+    except user_errors() as error:
         print(f"decemb diagnose: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_file", "atomic_write", "current_umask", "signals_deferred", "write_text"]
+__all__ = ["atomic_file", "atomic_write", "current_umask", "process_alive", "signals_deferred", "write_text"]
 
 _HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 _holding = threading.local()
@@ -48,6 +48,17 @@ def signals_deferred() -> Iterator[None]:
             signal.signal(number, signal.SIG_DFL if handler is None else handler)
         for number in dict.fromkeys(pending):
             signal.raise_signal(number)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid runs (a staging folder named after a dead one is a leftover)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
 
 
 def current_umask() -> int:

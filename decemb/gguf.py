@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from decemb.errors import ModelSourceError
+from decemb.files import process_alive
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -116,18 +117,8 @@ def _clean_stale_staging(folder: Path) -> None:
     """Remove staging folders left by processes that no longer run (e.g. killed mid-conversion)."""
     for staging in folder.glob(".staging-*"):
         pid = staging.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def dequantized_gguf(gguf: Path) -> Path:

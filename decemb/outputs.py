@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from decemb.errors import ConfigError
-from decemb.files import current_umask
+from decemb.files import current_umask, process_alive
 
 MARKER = ".decemb-output.json"
 
@@ -40,16 +40,6 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     at_fdcwd, rename_exchange = -100, 2
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class OutputFolder:
@@ -93,7 +83,7 @@ class OutputFolder:
         self._lock.flush()
         for stale in folder.parent.glob(f".{folder.name}.staging-*"):
             pid = stale.name.rsplit("staging-", 1)[1].split("-")[0]
-            if not pid.isdigit() or not _alive(int(pid)):
+            if not pid.isdigit() or not process_alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
         self.foreign()  # refuse a folder of someone else's files now, before any work
         return self
