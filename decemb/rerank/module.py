@@ -10,7 +10,6 @@ reranked, the whole query): those run once and their keys/values are shared by t
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -22,10 +21,10 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from decemb.forward import cache_argument, place, position_ids
 from decemb.rerank.rendering import PairRenderer, check_pairs
 from decemb.rerank.templates import PairTemplate, answer_token_ids, default_pair_template
+from decemb.st.saved import LOAD_KWARGS, read_saved_module
 
 __all__ = ["LOAD_KWARGS", "DecembPairEncoder", "shared_prefix", "sliding_window"]
 
-LOAD_KWARGS = ("dtype", "torch_dtype", "attn_implementation", "device_map")
 MIN_SHARED_PREFIX = 4
 
 
@@ -216,17 +215,14 @@ class DecembPairEncoder(InputModule):
     ) -> DecembPairEncoder:
         from decemb.rerank.loading import load_causal_lm
 
-        options = dict(model_kwargs or {})
-        unknown = sorted(set(options) - set(LOAD_KWARGS))
-        if unknown:
-            raise ValueError(f"model_kwargs {unknown} are not supported by decemb; supported: {', '.join(LOAD_KWARGS)}")
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision}
-        config = cls.load_config(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
-        folder = cls.load_dir_path(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
-        model, tokenizer = load_causal_lm(
-            folder or os.path.join(model_name_or_path, subfolder),
-            dtype=options.get("dtype") or options.get("torch_dtype"),
-            attn_implementation=options.get("attn_implementation"),
-            device_map=options.get("device_map"),
+        config, model, tokenizer = read_saved_module(
+            cls,
+            model_name_or_path,
+            load_causal_lm,
+            subfolder=subfolder,
+            local_files_only=local_files_only,
+            model_kwargs=model_kwargs,
+            **hub,
         )
         return cls(model, tokenizer, **config)

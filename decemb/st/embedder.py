@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,15 +10,13 @@ from sentence_transformers.base.modules import InputModule
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decemb.core import EncodingCore
-from decemb.errors import ModelSourceError
 from decemb.rendering import Renderer
 from decemb.settings import EncodeSettings, settings_from
+from decemb.st.saved import read_saved_module
 from decemb.strategies import Kind, Strategy, build_strategy
 
 # The settings a saved model carries (batching is the caller's business, not the model's).
 SAVED_SETTINGS = ("max_length", "layer", "padding_side", "add_special_tokens", "deterministic")
-# What ``model_kwargs`` may hold when sentence-transformers reloads a saved folder.
-LOAD_KWARGS = ("dtype", "torch_dtype", "attn_implementation", "device_map")
 
 
 class DecembEmbedder(InputModule):
@@ -145,22 +141,15 @@ class DecembEmbedder(InputModule):
     ) -> DecembEmbedder:
         from decemb.loading import load_backbone
 
-        options = dict(model_kwargs or {})
-        unknown = sorted(set(options) - set(LOAD_KWARGS))
-        if unknown:
-            raise ValueError(f"model_kwargs {unknown} are not supported by decemb; supported: {', '.join(LOAD_KWARGS)}")
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision}
-        try:
-            config = cls.load_config(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
-        except json.JSONDecodeError as error:
-            where = os.path.join(model_name_or_path, subfolder, cls.config_file_name)
-            raise ModelSourceError(f"{where} is not valid JSON ({error.msg} at line {error.lineno})") from None
-        folder = cls.load_dir_path(model_name_or_path, subfolder=subfolder, local_files_only=local_files_only, **hub)
-        model, tokenizer = load_backbone(
-            folder or os.path.join(model_name_or_path, subfolder),
-            dtype=options.get("dtype") or options.get("torch_dtype"),
-            attn_implementation=options.get("attn_implementation"),
-            device_map=options.get("device_map"),
+        config, model, tokenizer = read_saved_module(
+            cls,
+            model_name_or_path,
+            load_backbone,
+            subfolder=subfolder,
+            local_files_only=local_files_only,
+            model_kwargs=model_kwargs,
+            **hub,
         )
         strategy = config.pop("strategy")
         strategy_options = config.pop("strategy_options", None)
