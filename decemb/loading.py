@@ -120,10 +120,16 @@ def load_backbone(
     device_map: Any = None,
     attn_implementation: str | None = None,
     revision: str | None = None,
-    adapter: str | None = None,
+    adapter: str | os.PathLike[str] | None = None,
     local_files_only: bool | None = None,
+    head: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load the base model (eval mode) and its tokenizer (with a pad token)."""
+    """Load the base model (eval mode) and its tokenizer (with a pad token).
+
+    ``head=True`` loads the causal LM with its LM head instead (a reranker reads vocabulary logits). The GGUF
+    cache holds the base model: a head tied to the input embeddings (SmolLM2, Gemma) comes back from them, a
+    separate one is read from the GGUF file itself; a folder or Hub model without head weights is refused.
+    """
     resolved = resolve_source(source)
     location = str(dequantized_gguf(resolved.gguf_file)) if resolved.gguf_file else resolved.location
     if local_files_only is None:
@@ -131,7 +137,7 @@ def load_backbone(
     if resolved.kind == "hub" and not _hub_cached(resolved.location, revision):
         _fail_if_offline(resolved.location, local_files_only)
     hub = {"revision": revision, "local_files_only": local_files_only} if resolved.kind == "hub" else {}
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     torch_dtype = parse_dtype(dtype) or default_dtype(device, device_map)
     model_kwargs: dict[str, Any] = {"dtype": torch_dtype, **hub}
@@ -141,11 +147,12 @@ def load_backbone(
         model_kwargs["device_map"] = device_map
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **hub)
-        model = AutoModel.from_pretrained(location, **model_kwargs)
+        model = _from_pretrained(resolved, location, model_kwargs, head=head)
     except OSError as error:
-        raise ModelSourceError(f"cannot load model {os.fspath(source)!r}: {error}") from error
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelSourceError(f"cannot load model {os.fspath(source)!r}: {first}") from error
     if adapter:
-        model = _apply_adapter(model, adapter)
+        model = apply_adapter(model, adapter)
     if device is not None and device_map is None:
         model = model.to(device)
     ensure_pad_token(tokenizer)
@@ -192,15 +199,46 @@ def _fail_if_offline(repo_id: str, local_files_only: bool) -> None:
     raise ModelSourceError(f"model {repo_id!r} is not in the local Hugging Face cache and {why}")
 
 
-def _apply_adapter(model: PreTrainedModel, adapter: str) -> PreTrainedModel:
+def _from_pretrained(resolved: ResolvedSource, location: str, kwargs: dict[str, Any], *, head: bool) -> Any:
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    if not head:
+        return AutoModel.from_pretrained(location, **kwargs)
+    model, info = AutoModelForCausalLM.from_pretrained(location, output_loading_info=True, **kwargs)
+    if not head_is_missing(model, list(info.get("missing_keys", []))):
+        return model
+    if resolved.gguf_file is None:
+        raise ModelSourceError(
+            f"model {resolved.location!r} has no LM head weights (a base-model checkpoint); a causal-LM head is needed"
+        )
+    gguf = resolved.gguf_file  # an untied head: read it from the GGUF file itself
+    plain = {key: value for key, value in kwargs.items() if key not in ("revision", "local_files_only")}
+    return AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, **plain)
+
+
+def head_is_missing(model: PreTrainedModel, missing_keys: list[str]) -> bool:
+    """Whether the LM head's weight was not in the checkpoint and is not tied to the input embeddings."""
+    output = model.get_output_embeddings()
+    if output is None:
+        return True
+    tied = bool(getattr(model.config.get_text_config(), "tie_word_embeddings", False))
+    if tied and output.weight is model.get_input_embeddings().weight:
+        return False
+    names = [name for name, module in model.named_modules() if module is output]
+    return any(f"{name}.weight" in missing_keys for name in names)
+
+
+def apply_adapter(model: PreTrainedModel, adapter: str | os.PathLike[str]) -> PreTrainedModel:
+    """Merge a PEFT (LoRA) adapter into ``model``; a one-line error if it does not fit."""
     try:
         from peft import PeftModel
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError("loading an adapter needs peft: pip install 'decemb[peft]'") from error
     try:
-        return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        return PeftModel.from_pretrained(model, os.fspath(adapter)).merge_and_unload()
     except (ValueError, RuntimeError, KeyError, OSError) as error:
-        raise ModelSourceError(f"adapter {adapter!r} does not fit this base model: {error}") from error
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelSourceError(f"adapter {os.fspath(adapter)!r} does not fit this base model: {first}") from error
 
 
 def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> None:
