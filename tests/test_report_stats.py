@@ -164,7 +164,7 @@ def test_shared_forwards_are_attributed_evenly_and_cache_hits_cost_nothing(model
     assert tokens["echo"] > 2 * tokens["mean"]  # echo reads its text twice, plus a template, alone
     seconds = [r.encode_share_seconds for r in main.values()]
     assert all(s > 0 for s in seconds) and sum(seconds) <= main["mean"].encode_seconds
-    assert main["echo"].encode_share_seconds > main["mean"].encode_share_seconds
+    # (which strategy took longer is a timing, left to benchmarks: on a busy machine any one call can stall)
     report = format_report(results)
     assert "### Encode time per strategy" in report and "split evenly among them" in report
     cached = run(data)
