@@ -155,21 +155,34 @@ def dequantized_gguf(gguf: Path) -> Path:
 
 
 def _convert(gguf: Path, staging: Path) -> None:
+    """Tokenizer and float32 weights out of the GGUF file into ``staging``, under ONE progress bar (the
+    libraries' own bars are held back; on a non-terminal, e.g. a log file, no bar is drawn at all)."""
     import torch
+    from tqdm.auto import tqdm
     from transformers import AutoModel, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    except (ValueError, struct.error, KeyError, IndexError, EOFError, OSError) as error:
-        size = gguf.stat().st_size
-        raise ModelSourceError(
-            f"{gguf} is a truncated or malformed GGUF file ({size} bytes; {type(error).__name__}: "
-            f"{str(error)[:120]})"
-        ) from None
-    _drop_gguf_quantizer(model)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
+    from decemb.progress import transformers_progress
+
+    steps = ["tokenizer", "weights", "writing"]
+    with transformers_progress(False), tqdm(total=len(steps), desc=f"Converting {gguf.name}", disable=None) as bar:
+        try:
+            bar.set_postfix_str(steps[0])
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            bar.update()
+            bar.set_postfix_str(steps[1])
+            model = AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+            bar.update()
+        except (ValueError, struct.error, KeyError, IndexError, EOFError, OSError) as error:
+            size = gguf.stat().st_size
+            raise ModelSourceError(
+                f"{gguf} is a truncated or malformed GGUF file ({size} bytes; {type(error).__name__}: "
+                f"{str(error)[:120]})"
+            ) from None
+        bar.set_postfix_str(steps[2])
+        _drop_gguf_quantizer(model)
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        bar.update()
     (staging / "SOURCE").write_text(f"{gguf}\n")
     sizes = {p.name: p.stat().st_size for p in staging.iterdir() if p.is_file()}
     (staging / MANIFEST).write_text(json.dumps({"source": str(gguf), "sizes": sizes}, indent=1))
