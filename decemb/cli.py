@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in RUNS_A_MODEL:
             from decemb.threads import set_threads
 
-            set_threads(args.threads)
+            set_threads(getattr(args, "threads", None))
         return COMMANDS[args.command](args)
     except user_errors() as error:
         message = " ".join(str(error).split())

@@ -157,3 +157,25 @@ def test_smollm2_on_ray_equals_in_process(cluster: str, tmp_path: Path) -> None:
     local, remote = read_vectors(tmp_path / "local"), read_vectors(tmp_path / "ray")
     assert local[0] == remote[0]
     np.testing.assert_allclose(remote[1], local[1], atol=1e-5, rtol=0)
+
+
+def test_search_index_built_on_ray_equals_the_in_process_index(
+    cluster: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import decemb
+    from decemb.search import SearchIndex
+
+    rows = corpus_rows(40)
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": r["doc"], "text": r["text"]}) + "\n" for r in rows), encoding="utf-8")
+    base = ["search", "build", "-q", "--model", str(tiny_model_dir), "--strategy", "mean", "--threads", "1"]
+    assert main([*base, str(corpus), str(tmp_path / "local")]) == 0
+    assert main([*base, "--ray", "--actors", "2", str(corpus), str(tmp_path / "on-ray")]) == 0
+    model = decemb.load(tiny_model_dir, "mean")
+    queries = ["the quick fox", "rain on hills", "a lazy dog while"]
+    local = SearchIndex.open(tmp_path / "local", model).search_texts(queries, model, top_k=10)
+    remote = SearchIndex.open(tmp_path / "on-ray", model).search_texts(queries, model, top_k=10)
+    for mine, theirs in zip(local, remote, strict=True):
+        assert [h.doc_id for h in mine] == [h.doc_id for h in theirs]
+        np.testing.assert_allclose([h.score for h in mine], [h.score for h in theirs], atol=1e-5)
+    assert main([*base, "--ray", "--add", str(corpus), str(tmp_path / "local")]) == 2  # one-line refusal

@@ -60,19 +60,37 @@ def add_encode_parser(commands: Any, defaults: Any) -> argparse.ArgumentParser:
     shards.add_argument(
         "--shard-size", type=positive_int, default=10_000, metavar="N", help="rows per shard (default: %(default)s)"
     )
-    where = shards.add_mutually_exclusive_group()
+    add_ray_options(shards)
+    return encode
+
+
+def add_ray_options(group: Any) -> None:
+    """``--ray`` / ``--ray-address`` and the actor shape, for every command that can run on Ray."""
+    where = group.add_mutually_exclusive_group()
     where.add_argument("--ray", action="store_true", help="run on a local Ray cluster (needs decemb[ray])")
     where.add_argument(
         "--ray-address", metavar="ADDR", help="run on the Ray cluster at ADDR (host:port, ray://…, auto)"
     )
-    shards.add_argument("--actors", type=positive_int, default=1, metavar="N", help="Ray actors, each holds the model")
-    shards.add_argument(
+    group.add_argument("--actors", type=positive_int, default=1, metavar="N", help="Ray actors, each holds the model")
+    group.add_argument(
         "--cpus-per-actor", type=positive_int, default=1, metavar="N", help="CPUs (torch threads) per actor"
     )
-    shards.add_argument(
+    group.add_argument(
         "--gpus-per-actor", type=_gpus, default=0.0, metavar="G", help="GPUs per actor (> 0: CUDA actors)"
     )
-    return encode
+
+
+def ray_options(args: argparse.Namespace) -> Any:
+    """The :class:`~decemb.distributed.run.RayOptions` the arguments ask for, or ``None`` (in-process); actor
+    options without Ray are a one-line error."""
+    from decemb.distributed.run import RayOptions
+    from decemb.errors import ConfigError
+
+    on_ray = args.ray or args.ray_address is not None
+    wide = (args.actors, args.cpus_per_actor, args.gpus_per_actor) != (1, 1, 0.0)
+    if wide and not on_ray:
+        raise ConfigError("--actors, --cpus-per-actor and --gpus-per-actor need --ray or --ray-address", key="--actors")
+    return RayOptions(args.ray_address, args.actors, args.cpus_per_actor, args.gpus_per_actor) if on_ray else None
 
 
 def run_encode(args: argparse.Namespace) -> int:
@@ -98,10 +116,7 @@ def run_encode(args: argparse.Namespace) -> int:
         str(args.model), args.strategy, options, settings, args.kind, args.instruction, args.normalize,
         args.dtype, args.device, args.quiet,
     )  # fmt: skip
-    on_ray = args.ray or args.ray_address is not None
-    wide = (args.actors, args.cpus_per_actor, args.gpus_per_actor) != (1, 1, 0.0)
-    if wide and not on_ray:
-        raise ConfigError("--actors, --cpus-per-actor and --gpus-per-actor need --ray or --ray-address", key="--actors")
+    on_ray = ray_options(args) is not None
     if on_ray and (args.device or "").startswith("cuda") and not args.gpus_per_actor:
         raise ConfigError("CUDA actors need GPUs: pass --gpus-per-actor (e.g. 1)", key="--device")
     if check_output(args.output, folders=True) == "":
@@ -130,14 +145,14 @@ def run_encode(args: argparse.Namespace) -> int:
 def _encode_shards(args: argparse.Namespace, job: Any, on_ray: bool) -> int:
     import importlib.util
 
-    from decemb.distributed.run import RayOptions, encode_shards
+    from decemb.distributed.run import encode_shards
     from decemb.distributed.sources import open_source
     from decemb.errors import ConfigError
 
     if importlib.util.find_spec("pyarrow") is None:
         raise ConfigError("Parquet shards need pyarrow: pip install 'decemb[ray]' (or pyarrow)", file=args.output)
     source = open_source(args.input, args.column, args.id_column)
-    ray = RayOptions(args.ray_address, args.actors, args.cpus_per_actor, args.gpus_per_actor) if on_ray else None
+    ray = ray_options(args)
     run = encode_shards(job, source, args.output, shard_size=args.shard_size, ray=ray, show_progress=not args.quiet)
     earlier = run.shards - run.embedded
     print(

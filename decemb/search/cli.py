@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from decemb.cli_args import add_threads_option
+
 __all__ = ["add_search_parser", "run_search"]
 
 
@@ -66,6 +68,10 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     mode.add_argument("--add", action="store_true", help="add the corpus's documents to an existing index")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing index")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    from decemb.distributed.command import add_ray_options
+
+    add_threads_option(build)
+    add_ray_options(build.add_argument_group("embedding the corpus on Ray (a new index, not --add)"))
 
     query = actions.add_parser(
         "query",
@@ -86,6 +92,7 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     query.add_argument("--device", help="e.g. cpu or cuda")
     query.add_argument("--json", action="store_true", help="one JSON object per query on stdout")
     query.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_threads_option(query)
     return search
 
 
@@ -116,6 +123,7 @@ def _recorded(index_folder: str) -> dict[str, Any]:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from decemb.distributed.command import ray_options
     from decemb.encode import build_checked_strategy, parse_options
     from decemb.search import SearchIndex, read_corpus
 
@@ -133,7 +141,11 @@ def _build(args: argparse.Namespace) -> int:
         )
     settings = {key: value for key, value in (recorded.get("settings") or {}).items() if key != "max_seq_length"}
     settings.update({k: v for k, v in {"max_length": args.max_length, "layer": args.layer}.items() if v is not None})
+    ray = ray_options(args)
+    if ray is not None and args.add:
+        raise _config_error()("--add embeds in-process; build a new index (or --overwrite) to use Ray", key="--ray")
     model = _embedder(source, strategy, settings, args, "--model")
+    vectors = None if ray is None else _vectors_on_ray(args, source, strategy, settings, ids, texts, ray)
     if args.add:
         index = SearchIndex.open(args.index, model)
         added = index.add(ids, texts, model, batch_size=args.batch_size, show_progress=not args.quiet)
@@ -152,9 +164,43 @@ def _build(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         show_progress=not args.quiet,
         overwrite=args.overwrite,
+        vectors=vectors,
     )
     print(f"decemb: indexed {index.count} documents ({index.dim}-d, {index.kind}) into {args.index}", file=sys.stderr)
     return 0
+
+
+def _vectors_on_ray(
+    args: argparse.Namespace,
+    source: str,
+    strategy: Any,
+    settings: dict[str, Any],
+    ids: list[str],
+    texts: list[str],
+    ray: Any,
+) -> Any:
+    """The corpus's document vectors from a sharded run on Ray (same model, strategy and settings as the
+    index records), in corpus order."""
+    import json
+    import tempfile
+
+    from decemb.distributed import EncodeJob, encode_shards, open_source, read_vectors
+
+    with tempfile.TemporaryDirectory(prefix="decemb-index-") as scratch:
+        corpus = Path(scratch) / "corpus.jsonl"
+        with corpus.open("w", encoding="utf-8") as handle:
+            for doc_id, text in zip(ids, texts, strict=True):
+                handle.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
+        job = EncodeJob(
+            source, strategy.name, strategy.options(), dict(settings, batch_size=args.batch_size), "document",
+            dtype=args.dtype, device=args.device, quiet=args.quiet,
+        )  # fmt: skip
+        shards = Path(scratch) / "shards"
+        encode_shards(job, open_source(corpus, "text", "id"), shards, ray=ray, show_progress=not args.quiet)
+        got, vectors = read_vectors(shards)
+    if list(got) != list(ids):  # pragma: no cover - read_vectors returns input order
+        raise RuntimeError("the shard run returned the corpus out of order")
+    return vectors
 
 
 def _read_queries(args: argparse.Namespace) -> list[str]:
