@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,28 +11,18 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from decemb.errors import ModelSourceError
-from decemb.loading import load_backbone, parse_dtype
+from decemb.loading import load_backbone
 from decemb.settings import SETTING_KEYS, EncodeSettings, settings_from
 from decemb.st import DecembEmbedder, DecembModel, DecembPooling
 from decemb.st.card import base_model_of
+from decemb.st.saved import is_saved_folder, open_saved_folder
 from decemb.strategies import Strategy, build_strategy
 
 
 def is_saved_model(source: str | os.PathLike[str]) -> bool:
-    """Whether ``source`` is a folder saved from a decemb SentenceTransformer (only decemb and
-    sentence-transformers module classes, which is what makes trusting its code safe)."""
-    folder = Path(os.fspath(source)).expanduser()
-    if not (folder / "modules.json").is_file() or not (folder / DecembEmbedder.config_file_name).is_file():
-        return False
-    try:
-        types = [module.get("type", "") for module in json.loads((folder / "modules.json").read_text())]
-    except (ValueError, AttributeError, TypeError) as error:
-        raise ModelSourceError(f"{folder / 'modules.json'} is not a valid module list ({error})") from None
-    foreign = [t for t in types if not t.startswith(("decemb.", "sentence_transformers."))]
-    if foreign:
-        raise ValueError(f"{folder} lists module classes outside decemb and sentence-transformers: {foreign}")
-    return True
+    """Whether ``source`` is a folder saved from a decemb SentenceTransformer (see
+    :func:`decemb.st.saved.is_saved_folder`)."""
+    return is_saved_folder(source, DecembEmbedder.config_file_name)
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -96,17 +85,10 @@ def load(
     bit-identical whatever batch it is computed in (see :func:`decemb.forward.hidden_states_batch_independent`).
     """
     if strategy is None and not options and settings is None and is_saved_model(source):
-        model_kwargs = {
-            "dtype": parse_dtype(dtype),
-            "attn_implementation": attn_implementation,
-            "device_map": device_map,
-        }
-        return DecembModel(
-            os.fspath(source),
-            device=None if device is None else str(device),
-            trust_remote_code=True,
-            model_kwargs={key: value for key, value in model_kwargs.items() if value is not None},
-        )
+        return open_saved_folder(
+            DecembModel, source, device=device, dtype=dtype, attn_implementation=attn_implementation,
+            device_map=device_map,
+        )  # fmt: skip
     setting_values, strategy_options = split_options(options)
     encode_settings = settings_from(settings, **setting_values)
     strategy = "mean" if strategy is None else strategy

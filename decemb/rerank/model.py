@@ -12,9 +12,7 @@ Scores are raw log-odds (``activation_fn`` is the identity): > 0 means the model
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from decemb.rerank.loading import load_causal_lm
 from decemb.rerank.module import DecembPairEncoder
 from decemb.rerank.templates import QUESTION, PairTemplate, default_pair_template
+from decemb.st.saved import is_saved_folder, open_saved_folder
 
 __all__ = ["DecembReranker", "is_saved_reranker", "load_reranker", "reranker_from_causal_lm"]
 
@@ -75,16 +74,8 @@ def reranker_from_causal_lm(
 
 
 def is_saved_reranker(source: str | os.PathLike[str]) -> bool:
-    """Whether ``source`` is a folder saved from a decemb reranker (its modules are only decemb's and
-    sentence-transformers' own classes, which is what makes trusting its code safe)."""
-    folder = Path(os.fspath(source)).expanduser()
-    if not (folder / "modules.json").is_file() or not (folder / DecembPairEncoder.config_file_name).is_file():
-        return False
-    types = [module.get("type", "") for module in json.loads((folder / "modules.json").read_text())]
-    foreign = [t for t in types if not t.startswith(("decemb.", "sentence_transformers."))]
-    if foreign:
-        raise ValueError(f"{folder} lists module classes outside decemb and sentence-transformers: {foreign}")
-    return True
+    """Whether ``source`` is a folder saved from a decemb reranker (see :func:`decemb.st.saved.is_saved_folder`)."""
+    return is_saved_folder(source, DecembPairEncoder.config_file_name)
 
 
 def load_reranker(
@@ -104,13 +95,10 @@ def load_reranker(
     """A zero-shot reranker from any decemb model source (alias, ``.gguf``, folder, Hub id; ``adapter``: a
     PEFT adapter merged in), or a reranker folder saved by ``save`` (reloaded as saved)."""
     if is_saved_reranker(source) and template is None and question is None and adapter is None:
-        kwargs = {"dtype": dtype, "attn_implementation": attn_implementation, "device_map": device_map}
-        reranker = DecembReranker(
-            os.fspath(source),
-            device=None if device is None else str(device),
-            trust_remote_code=True,
-            model_kwargs={key: value for key, value in kwargs.items() if value is not None},
-        )
+        reranker = open_saved_folder(
+            DecembReranker, source, device=device, dtype=dtype, attn_implementation=attn_implementation,
+            device_map=device_map,
+        )  # fmt: skip
         if max_length != 512:
             reranker[0].max_seq_length = max_length
         reranker[0].prefix_cache = prefix_cache

@@ -21,7 +21,7 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from decemb.forward import cache_argument, place, position_ids
 from decemb.rerank.rendering import PairRenderer, check_pairs
 from decemb.rerank.templates import PairTemplate, answer_token_ids, default_pair_template
-from decemb.st.saved import LOAD_KWARGS, read_saved_module
+from decemb.st.saved import LOAD_KWARGS, SavedModuleLoader
 
 __all__ = ["LOAD_KWARGS", "DecembPairEncoder", "shared_prefix", "sliding_window"]
 
@@ -63,7 +63,7 @@ def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
     return get_base() if callable(get_base) else model
 
 
-class DecembPairEncoder(InputModule):
+class DecembPairEncoder(SavedModuleLoader, InputModule):
     """Input module of a decoder :class:`~sentence_transformers.CrossEncoder` (see the module docstring)."""
 
     config_file_name = "decemb_reranker_config.json"
@@ -202,27 +202,11 @@ class DecembPairEncoder(InputModule):
         self.save_config(output_path)
 
     @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        model_kwargs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> DecembPairEncoder:
+    def _weights_loader(cls) -> Any:
         from decemb.rerank.loading import load_causal_lm
 
-        hub = {"token": token, "cache_folder": cache_folder, "revision": revision}
-        config, model, tokenizer = read_saved_module(
-            cls,
-            model_name_or_path,
-            load_causal_lm,
-            subfolder=subfolder,
-            local_files_only=local_files_only,
-            model_kwargs=model_kwargs,
-            **hub,
-        )
+        return load_causal_lm
+
+    @classmethod
+    def _from_saved(cls, config: dict[str, Any], model: Any, tokenizer: Any) -> DecembPairEncoder:
         return cls(model, tokenizer, **config)

@@ -12,14 +12,14 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from decemb.core import EncodingCore
 from decemb.rendering import Renderer
 from decemb.settings import EncodeSettings, settings_from
-from decemb.st.saved import read_saved_module
+from decemb.st.saved import SavedModuleLoader
 from decemb.strategies import Kind, Strategy, build_strategy
 
 # The settings a saved model carries (batching is the caller's business, not the model's).
 SAVED_SETTINGS = ("max_length", "layer", "padding_side", "add_special_tokens", "deterministic")
 
 
-class DecembEmbedder(InputModule):
+class DecembEmbedder(SavedModuleLoader, InputModule):
     """Input module: ``preprocess`` renders + tokenizes (query or document side), ``forward`` runs the
     base model with the strategy's attention and returns the chosen layer as ``token_embeddings``
     together with the ``pool_weights`` (the strategy's pooling) that the pooling module reads.
@@ -128,29 +128,13 @@ class DecembEmbedder(InputModule):
         add_requirements(output_path)
 
     @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        model_kwargs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> DecembEmbedder:
+    def _weights_loader(cls) -> Any:
         from decemb.loading import load_backbone
 
-        hub = {"token": token, "cache_folder": cache_folder, "revision": revision}
-        config, model, tokenizer = read_saved_module(
-            cls,
-            model_name_or_path,
-            load_backbone,
-            subfolder=subfolder,
-            local_files_only=local_files_only,
-            model_kwargs=model_kwargs,
-            **hub,
-        )
+        return load_backbone
+
+    @classmethod
+    def _from_saved(cls, config: dict[str, Any], model: Any, tokenizer: Any) -> DecembEmbedder:
         strategy = config.pop("strategy")
         strategy_options = config.pop("strategy_options", None)
         base_model = config.pop("base_model", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from decemb.errors import ModelSourceError
@@ -47,3 +48,69 @@ def read_saved_module(
         device_map=options.get("device_map"),
     )
     return config, model, tokenizer
+
+
+def is_saved_folder(source: str | os.PathLike[str], config_file_name: str) -> bool:
+    """Whether ``source`` is a folder saved by a decemb model whose first module writes ``config_file_name``.
+    Its module classes must all be decemb's or sentence-transformers' own (what makes trusting its code
+    safe); a foreign class or an unreadable ``modules.json`` is an error naming the folder."""
+    folder = Path(os.fspath(source)).expanduser()
+    if not (folder / "modules.json").is_file() or not (folder / config_file_name).is_file():
+        return False
+    try:
+        types = [module.get("type", "") for module in json.loads((folder / "modules.json").read_text())]
+    except (ValueError, AttributeError, TypeError) as error:
+        raise ModelSourceError(f"{folder / 'modules.json'} is not a valid module list ({error})") from None
+    foreign = [t for t in types if not t.startswith(("decemb.", "sentence_transformers."))]
+    if foreign:
+        raise ValueError(f"{folder} lists module classes outside decemb and sentence-transformers: {foreign}")
+    return True
+
+
+def open_saved_folder(model_class: Any, source: str | os.PathLike[str], *, device: Any = None, **load: Any) -> Any:
+    """``model_class(source)`` for a folder :func:`is_saved_folder` accepted, with ``trust_remote_code`` (the
+    check above is what makes it safe) and the loading options of :data:`LOAD_KWARGS` that are set."""
+    from decemb.loading import parse_dtype
+
+    if load.get("dtype") is not None:
+        load["dtype"] = parse_dtype(load["dtype"])
+    return model_class(
+        os.fspath(source),
+        device=None if device is None else str(device),
+        trust_remote_code=True,
+        model_kwargs={key: value for key, value in load.items() if value is not None},
+    )
+
+
+class SavedModuleLoader:
+    """Mixin: sentence-transformers' ``load`` for a decemb input module, through :func:`read_saved_module`.
+    A subclass names the weights loader (``_weights_loader``) and builds itself from the saved config
+    (``_from_saved``)."""
+
+    @classmethod
+    def _weights_loader(cls) -> Callable[..., tuple[Any, Any]]:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_saved(cls, config: dict[str, Any], model: Any, tokenizer: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        hub = {"token": token, "cache_folder": cache_folder, "revision": revision}
+        config, model, tokenizer = read_saved_module(
+            cls, model_name_or_path, cls._weights_loader(), subfolder=subfolder,
+            local_files_only=local_files_only, model_kwargs=model_kwargs, **hub,
+        )  # fmt: skip
+        return cls._from_saved(config, model, tokenizer)
+
