@@ -17,7 +17,6 @@ there are; :func:`encode_texts` + :func:`save_embeddings` are the in-memory equi
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from decemb.files import atomic_write
 from decemb.settings import EncodeSettings
 from decemb.strategies import Kind, Strategy
 from decemb.strategy_entry import check_strategy
+from decemb.tasks._io import RowError, iter_rows
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -93,30 +93,23 @@ def read_texts(
 
 
 def _read_records(file: Path, fmt: str, shown: str) -> list[tuple[int, dict[str, Any]]]:
-    records: list[tuple[int, dict[str, Any]]] = []
     try:
+        if fmt == "jsonl":
+            return [(number, record) for number, record in iter_rows(file, "jsonl")]
         with file.open(encoding="utf-8-sig", newline="") as handle:
-            if fmt == "jsonl":
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as error:
-                        raise ConfigError(f"line {number} is not valid JSON ({error.msg})", file=shown) from None
-                    if not isinstance(record, dict):
-                        raise ConfigError(f"line {number} is not a JSON object", file=shown)
-                    records.append((number, record))
-                return records
             reader = csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")
             if not reader.fieldnames:
                 raise ConfigError("empty file (no header row)", file=shown)
-            for record in reader:
-                if any((value or "").strip() for value in record.values() if isinstance(value, str)):
-                    records.append((reader.line_num, record))
+            return [
+                (reader.line_num, record)
+                for record in reader
+                if any((value or "").strip() for value in record.values() if isinstance(value, str))
+            ]
+    except RowError as error:
+        problem = "not a JSON object" if error.json_error is None else f"not valid JSON ({error.json_error.msg})"
+        raise ConfigError(f"line {error.line} is {problem}", file=shown) from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ConfigError(f"cannot read the file ({error})", file=shown) from None
-    return records
 
 
 def record_value(record: dict[str, Any], key: str, line: int, shown: str, option: str) -> str:
