@@ -46,7 +46,7 @@ class EncodingCore:
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.settings = bind_settings(model, settings or EncodeSettings())
-        self._renderers: dict[tuple[Any, ...], Renderer] = {}
+        self._renderers: dict[tuple[Strategy, Kind, str | None], Renderer] = {}
 
     def with_settings(self, **changes: Any) -> EncodingCore:
         """A core over the same model and tokenizer with some settings changed (validated and bound again)."""
@@ -75,7 +75,7 @@ class EncodingCore:
 
     def renderer(self, strategy: Strategy, kind: Kind, instruction: str | None = None) -> Renderer:
         """The (cached) renderer of one strategy, side and instruction at these settings."""
-        key = (type(strategy), strategy.model_dump_json(), kind, instruction)
+        key = (strategy, kind, instruction)  # strategies are frozen: equal options, equal hash
         if key not in self._renderers:
             self._renderers[key] = strategy.renderer(
                 self.tokenizer,
