@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from decemb.cli_args import add_threads_option
+from decemb.errors import ConfigError
 
 __all__ = ["add_search_parser", "run_search"]
 
@@ -96,12 +97,6 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     return search
 
 
-def _config_error() -> type[Exception]:
-    from decemb.errors import ConfigError
-
-    return ConfigError
-
-
 def _embedder(source: str, strategy: Any, settings: dict[str, Any], args: argparse.Namespace, key: str) -> Any:
     import decemb
     from decemb.errors import ModelSourceError
@@ -111,9 +106,9 @@ def _embedder(source: str, strategy: Any, settings: dict[str, Any], args: argpar
         with transformers_progress(not args.quiet):
             return decemb.load(source, strategy, dtype=args.dtype, device=args.device, **settings)
     except ModelSourceError as error:
-        raise _config_error()(str(error), key=key) from None
+        raise ConfigError(str(error), key=key) from None
     except ValueError as error:  # a layer out of range, a template with no room within max_length
-        raise _config_error()(str(error), key="--strategy") from None
+        raise ConfigError(str(error), key="--strategy") from None
 
 
 def _recorded(index_folder: str) -> dict[str, Any]:
@@ -131,7 +126,7 @@ def _build(args: argparse.Namespace) -> int:
     recorded = _recorded(args.index) if args.add else {}
     source = args.model or recorded.get("source")
     if not source:
-        raise _config_error()("required (the index records no model source)" if args.add else "required", key="--model")
+        raise ConfigError("required (the index records no model source)" if args.add else "required", key="--model")
     if args.strategy or not recorded:
         strategy = build_checked_strategy(args.strategy or "echo", parse_options(args.option))
     else:
@@ -143,7 +138,7 @@ def _build(args: argparse.Namespace) -> int:
     settings.update({k: v for k, v in {"max_length": args.max_length, "layer": args.layer}.items() if v is not None})
     ray = ray_options(args)
     if ray is not None and args.add:
-        raise _config_error()("--add embeds in-process; build a new index (or --overwrite) to use Ray", key="--ray")
+        raise ConfigError("--add embeds in-process; build a new index (or --overwrite) to use Ray", key="--ray")
     model = _embedder(source, strategy, settings, args, "--model")
     vectors = None if ray is None else _vectors_on_ray(args, source, strategy, settings, ids, texts, ray)
     if args.add:
@@ -210,10 +205,10 @@ def _read_queries(args: argparse.Namespace) -> list[str]:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as error:
-            raise _config_error()(f"cannot read queries ({type(error).__name__})", file=path) from None
+            raise ConfigError(f"cannot read queries ({type(error).__name__})", file=path) from None
         queries += [line.strip() for line in lines if line.strip()]
     if not queries:
-        raise _config_error()("give at least one QUERY or --queries FILE", key="QUERY")
+        raise ConfigError("give at least one QUERY or --queries FILE", key="QUERY")
     return queries
 
 
@@ -225,7 +220,7 @@ def _query(args: argparse.Namespace) -> int:
     recorded = _recorded(args.index)
     source = args.model or recorded.get("source")
     if not source:
-        raise _config_error()("the index records no model source; pass --model", key="--model")
+        raise ConfigError("the index records no model source; pass --model", key="--model")
     strategy = recorded.get("strategy") or {}
     settings = {key: value for key, value in (recorded.get("settings") or {}).items() if key != "max_seq_length"}
     model = _embedder(
@@ -245,7 +240,7 @@ def _query(args: argparse.Namespace) -> int:
                 adapter=args.reranker_adapter,
             )
         except ModelSourceError as error:
-            raise _config_error()(str(error), key="--reranker") from None
+            raise ConfigError(str(error), key="--reranker") from None
     pipeline = SearchPipeline(
         index,
         model,
@@ -258,12 +253,12 @@ def _query(args: argparse.Namespace) -> int:
     try:
         found = pipeline.search_many(queries, show_progress=not args.quiet and len(queries) > 1)
     except ValueError as error:  # e.g. a query that leaves the reranker no room for a document
-        if isinstance(error, _config_error()):
+        if isinstance(error, ConfigError):
             raise
         from decemb.rerank import PairTooLongError
 
         key = "--rerank-max-length" if isinstance(error, PairTooLongError) else "QUERY"
-        raise _config_error()(str(error), key=key) from None
+        raise ConfigError(str(error), key=key) from None
     for item in found:
         if args.json:
             record = item.to_dict()
@@ -289,4 +284,4 @@ def run_search(args: argparse.Namespace) -> int:
         return _build(args)
     if args.search_command == "query":
         return _query(args)
-    raise _config_error()(f"unknown search action {args.search_command!r}", key="search")
+    raise ConfigError(f"unknown search action {args.search_command!r}", key="search")
