@@ -40,7 +40,17 @@ if TYPE_CHECKING:
     from mteb.abstasks.task_metadata import TaskMetadata
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["MTEB_TASK_KEYS", "DecembMtebModel", "as_mteb_model", "e5_instruction", "load_task_data", "model_meta"]
+__all__ = [
+    "MTEB_TASK_KEYS",
+    "DecembMtebModel",
+    "as_mteb_model",
+    "e5_instruction",
+    "load_task_data",
+    "model_meta",
+    "side_of",
+    "stand_in_meta",
+    "with_local_data",
+]
 
 # mteb task names → keys of decemb's E5 instruction table (mteb task types map by lower-casing).
 MTEB_TASK_KEYS = {
@@ -99,6 +109,12 @@ def e5_instruction(task: TaskMetadata, prompt_type: PromptType | None = None) ->
     return _table(str(task.type))
 
 
+def side_of(prompt_type: PromptType | None) -> str:
+    """The decemb side that renders an mteb encode call: ``document`` for documents; queries, and both sides
+    of symmetric tasks (no prompt type), are ``query``."""
+    return "document" if prompt_type == PromptType.document else "query"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=,()+-]+", "_", text).strip("_")[:80] or "model"
 
@@ -127,28 +143,48 @@ def model_meta(model: SentenceTransformer, name: str | None = None, revision: st
     label = default_label(embedder.strategy_spec)
     parameters = sum(parameter.numel() for parameter in embedder.auto_model.parameters())
     memory = sum(p.numel() * p.element_size() for p in embedder.auto_model.parameters()) / 2**20
-    return ModelMeta(
-        loader=None,
+    return _meta(
         name=name or f"decemb/{_slug(base.split('/')[-1])}__{_slug(label)}",
         revision=revision or model_fingerprint(model)[:12],
-        release_date=None,
-        languages=None,
         n_parameters=int(parameters),
         memory_usage_mb=round(memory, 1),
         max_tokens=embedder.settings.max_length,
         embed_dim=int(model.get_embedding_dimension()),
+        reference=f"https://huggingface.co/{hub}" if hub else None,
+        similarity_fn_name=model.similarity_fn_name or "cosine",
+        use_instructions=bool(embedder.strategy_spec.takes_instruction),
+        adapted_from=hub,
+    )
+
+
+def stand_in_meta(dim: int) -> ModelMeta:
+    """The ``ModelMeta`` of the encoders that run an mteb task inside ``decemb compare``
+    (:mod:`decemb.mteb_replay`): cosine similarity over ``dim``-dimensional vectors."""
+    return _meta(name="decemb/compare", revision="replay", embed_dim=dim, similarity_fn_name="cosine")
+
+
+def _meta(**fields: Any) -> ModelMeta:
+    unknown = {
+        "n_parameters": None,
+        "memory_usage_mb": None,
+        "max_tokens": None,
+        "reference": None,
+        "use_instructions": None,
+        "adapted_from": None,
+    }
+    return ModelMeta(
+        loader=None,
+        release_date=None,
+        languages=None,
         license=None,
         open_weights=None,
         public_training_code=None,
         public_training_data=None,
         framework=["Sentence Transformers", "PyTorch"],
-        reference=f"https://huggingface.co/{hub}" if hub else None,
-        similarity_fn_name=model.similarity_fn_name or "cosine",
-        use_instructions=bool(embedder.strategy_spec.takes_instruction),
         training_datasets=None,
-        adapted_from=hub,
         modalities=["text"],
         model_type=["dense"],
+        **{**unknown, **fields},
     )
 
 
@@ -191,8 +227,7 @@ class DecembMtebModel(AbsEncoder):
         **kwargs: Any,
     ) -> np.ndarray:
         texts = [text for batch in inputs for text in batch["text"]]
-        # documents render the document side; queries, and both sides of symmetric tasks, the query side
-        encode = self.model.encode_document if prompt_type == PromptType.document else self.model.encode_query
+        encode = self.model.encode_document if side_of(prompt_type) == "document" else self.model.encode_query
         options = {key: value for key, value in kwargs.items() if key in ("batch_size", "show_progress_bar")}
         vectors = encode(texts, prompt=self.instruction(task_metadata, prompt_type), convert_to_numpy=True, **options)
         return np.asarray(vectors, dtype=np.float32)
@@ -206,11 +241,19 @@ def as_mteb_model(
     return DecembMtebModel(model, instructions=instructions, meta=meta)
 
 
+def with_local_data(task: Any, folder: str) -> Any:
+    """Point ``task`` at a local copy of its dataset (a folder in the layout of the task's Hub dataset, e.g.
+    ``huggingface-cli download mteb/scifact --repo-type dataset --local-dir DIR``). The task gets its own
+    copy of its metadata: mteb shares one metadata object between every instance of a task class."""
+    task.metadata = task.metadata.model_copy(update={"dataset": {**task.metadata.dataset, "path": str(folder)}})
+    return task
+
+
 def load_task_data(task: Any) -> Any:
     """``task.load_data()`` with a one-line error when its data must come from the Hub and cannot.
 
     A task reads ``task.metadata.dataset`` with ``datasets.load_dataset``: a Hub dataset (cached after its
-    first download) or a local folder in the same layout (set ``task.metadata.dataset["path"]``).
+    first download) or a local folder in the same layout (:func:`with_local_data`).
     """
     try:
         task.load_data()
@@ -219,6 +262,6 @@ def load_task_data(task: Any) -> Any:
         raise RuntimeError(
             f"mteb task {task.metadata.name!r} cannot load its data {where!r} ({type(error).__name__}: "
             f"{str(error).splitlines()[0][:160]}); offline, it needs the dataset in the Hugging Face cache (run "
-            "it once online) or a local folder in mteb's layout as its dataset path"
+            "it once online) or a local folder in the layout of its Hub dataset"
         ) from error
     return task

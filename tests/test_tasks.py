@@ -87,7 +87,7 @@ def test_presets_parse_to_their_config_classes() -> None:
     assert isinstance(parse_task_config(SCIFACT), RetrievalTaskConfig)
     assert isinstance(parse_task_config(BANKING), ClassificationTaskConfig)
     assert isinstance(parse_task_config(AGNEWS), ClusteringTaskConfig)
-    assert set(TASK_TYPES) == {"sts", "retrieval", "classification", "clustering"}
+    assert set(TASK_TYPES) == {"sts", "retrieval", "classification", "clustering", "mteb"}
     assert TASK_TYPES["sts"] is STSTaskConfig
 
 

@@ -16,8 +16,12 @@ __all__ = ["Plan", "plan_task", "task_instruction"]
 
 def task_instruction(strategy: Strategy, task: Task) -> str | None:
     """The per-call instruction ``strategy`` wants for ``task`` (``None``: its own setting); see
-    :meth:`decemb.strategies.Strategy.task_instruction`."""
-    return strategy.task_instruction(task.name, task.type)
+    :meth:`decemb.strategies.Strategy.task_instruction`. A task that names its own instruction (an mteb task:
+    mteb's E5 instruction, as ``decemb.mteb.as_mteb_model`` gives it) gives that one to a strategy that wants
+    a task instruction."""
+    wanted = strategy.task_instruction(task.name, task.type)
+    own = getattr(task, "instruction", None)
+    return own if wanted is not None and own else wanted
 
 
 if TYPE_CHECKING:

@@ -80,6 +80,8 @@ def _task_section(table: TaskTable) -> list[str]:
     if table.intervals:
         about += f"; intervals over the {table.n} {ITEMS.get(table.task_type, 'items')}"
         about += FITTED.get(table.task_type, "")
+    else:
+        about += "; no intervals (mteb tasks report aggregates only; other tasks need 2+ items and finite scores)"
     best = {metric: table.best(metric) for metric in table.metrics}
     body = []
     for row in table.rows:

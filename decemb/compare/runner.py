@@ -27,7 +27,7 @@ from decemb.cache import CacheError, EmbeddingCache
 from decemb.compare.config import ComparisonConfig, ModelConfig, load_config
 from decemb.compare.inputs import load_tasks
 from decemb.compare.paths import resolve_cache_path, resolve_data_root
-from decemb.compare.plan import plan_task
+from decemb.compare.plan import plan_task, task_instruction
 from decemb.compare.rerank import Rerankers, run_rerank
 from decemb.compare.results import Results
 from decemb.compare.scoring import rerank_records, score_records
@@ -163,7 +163,7 @@ def _check_model(
         except ValueError as error:
             raise ConfigError(f"{error} (model {name!r})", key=f"layers[{index}]") from None
     for s, strategy in enumerate(strategies):
-        instructions = list(dict.fromkeys(strategy.task_instruction(task.name, task.type) for task in tasks))
+        instructions = list(dict.fromkeys(task_instruction(strategy, task) for task in tasks))
         try:
             core.check(strategy, instructions)
         except (UnsupportedArchitectureError, TemplateError) as error:

@@ -21,6 +21,7 @@ from decemb.tasks.base import Task
 from decemb.tasks.classification import load_classification
 from decemb.tasks.clustering import load_clustering
 from decemb.tasks.config import ClassificationTaskConfig, ClusteringTaskConfig, RetrievalTaskConfig, STSTaskConfig
+from decemb.tasks.mteb_task import MtebTaskConfig, load_mteb
 from decemb.tasks.retrieval import load_retrieval
 from decemb.tasks.sts import load_sts
 
@@ -46,6 +47,7 @@ for _type in (
     TaskType(RetrievalTaskConfig, load_retrieval),
     TaskType(ClassificationTaskConfig, load_classification),
     TaskType(ClusteringTaskConfig, load_clustering),
+    TaskType(MtebTaskConfig, load_mteb),
 ):
     TASK_REGISTRY.add(_type.name, _type)
 
