@@ -14,7 +14,7 @@ import pytest
 
 mteb = pytest.importorskip("mteb")
 
-from helpers import isolate, make_config, save_tiny_model  # noqa: E402
+from helpers import DATA_ROOT, isolate, make_config, save_tiny_model  # noqa: E402
 
 import decemb  # noqa: E402
 from decemb.compare import ConfigError, parse_config, run_comparison  # noqa: E402
@@ -218,3 +218,31 @@ def test_decemb_compare_reports_an_mteb_task_beside_its_own_tasks(model_dir, tmp
     assert "| model | strategy | layer | ndcg_at_10 | recall_at_10 | mrr_at_10 |" in report
     assert "## own-sts\n\nsts, n = 8, main metric: spearman; intervals over the 8 pairs" in report
     assert (tmp_path / "out" / "SciFact.png").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA_ROOT / "stsbenchmark").is_dir(), reason=f"STS-B not found under {DATA_ROOT}")
+def test_real_stsb_scores_the_same_as_mteb_task_and_as_decemb_task(tmp_path):
+    """SmolLM2 on the whole STS-B test set, twice in one comparison: decemb's own STS task and mteb's
+    STSBenchmark on a local copy in its Hub layout. One set of vectors (the second task reads the cache), two
+    implementations of Spearman over cosines: they must agree."""
+    rows = []
+    for line in (DATA_ROOT / "stsbenchmark" / "sts-test.csv").read_text(encoding="utf-8").splitlines():
+        cells = line.split("\t")
+        if len(cells) >= 7 and cells[5].strip() and cells[6].strip():
+            # decemb's reader strips cells; mteb's jsonl keeps what it is given (9 texts end in a space)
+            rows.append({"sentence1": cells[5].strip(), "sentence2": cells[6].strip(), "score": float(cells[4])})
+    _jsonl(tmp_path / "mteb-stsb" / "test.jsonl", rows)
+    own = {"type": "sts", "name": "stsb", "path": str(DATA_ROOT / "stsbenchmark" / "sts-test.csv"), "format": "stsb"}
+    config = {
+        "cache": str(tmp_path / "cache.sqlite"),
+        "models": [{"name": "smollm2", "source": "smollm2-135m", "max_length": 128}],
+        "strategies": ["mean"],
+        "tasks": [own, {"type": "mteb", "task": "STSBenchmark", "path": str(tmp_path / "mteb-stsb")}],
+    }
+    results = {(r.task, r.metric): r for r in run_comparison(parse_config(config), show_progress=False)}
+    assert results[("STSBenchmark", "cosine_spearman")].n == results[("stsb", "spearman")].n == len(rows) == 1379
+    assert results[("STSBenchmark", "cosine_spearman")].value == pytest.approx(
+        results[("stsb", "spearman")].value, abs=1e-6
+    )
+    assert 30 < results[("stsb", "spearman")].value < 45  # SmolLM2 mean, zero-shot: 35.5 on 400 pairs (docs)
