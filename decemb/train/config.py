@@ -185,7 +185,9 @@ class HardNegativesSection(_Strict):
     """Mine hard negatives with the model itself before training (``sentence_transformers.util.mine_hard_negatives``):
     ``num`` per anchor from ranks ``range_min``..``range_max`` of the candidates, skipping any scoring above
     ``max_score`` or within ``relative_margin`` of the positive. ``corpus: all`` mines in the preset's full
-    corpus where it has one (SciFact), ``positives`` among the training positives."""
+    corpus where it has one (SciFact), ``positives`` among the training positives. A pair for which no
+    candidate passes the filters is dropped; fewer than ``min_kept`` (a fraction) of the pairs kept is an
+    error before training, never a silently smaller training set."""
 
     mine: bool = False
     num: PositiveInt = 1
@@ -196,6 +198,7 @@ class HardNegativesSection(_Strict):
     sampling: Literal["top", "random"] = "top"
     corpus: Literal["all", "positives"] = "all"
     batch_size: PositiveInt = 32
+    min_kept: float = Field(default=0.9, ge=0.0, le=1.0)
 
 
 class TrainingSection(_Strict):

@@ -230,7 +230,8 @@ def prepare_training(
         from decemb.train.mining import mine
 
         data = mine(st, data, config.hard_negatives)
-        report(f"mined hard negatives: {len(data)} rows with {len(data.columns) - 2} negative(s) each")
+        kept, before = len(data), data.info["pairs_before_mining"]
+        report(f"mined hard negatives: {kept} of {before} pairs kept, {len(data.columns) - 2} negative(s) each")
     columns, sides = dataset_columns(config, data)
 
     before: dict[str, Any] = {}
