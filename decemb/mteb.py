@@ -163,28 +163,42 @@ def stand_in_meta(dim: int) -> ModelMeta:
     return _meta(name="decemb/compare", revision="replay", embed_dim=dim, similarity_fn_name="cosine")
 
 
-def _meta(**fields: Any) -> ModelMeta:
-    unknown = {
-        "n_parameters": None,
-        "memory_usage_mb": None,
-        "max_tokens": None,
-        "reference": None,
-        "use_instructions": None,
-        "adapted_from": None,
-    }
+def _meta(
+    *,
+    name: str,
+    revision: str,
+    embed_dim: int,
+    similarity_fn_name: str,
+    n_parameters: int | None = None,
+    memory_usage_mb: float | None = None,
+    max_tokens: int | None = None,
+    reference: str | None = None,
+    use_instructions: bool | None = None,
+    adapted_from: str | None = None,
+) -> ModelMeta:
+    """A text ``ModelMeta`` with what decemb does not know (licence, release, training data) left empty."""
     return ModelMeta(
         loader=None,
+        name=name,
+        revision=revision,
         release_date=None,
         languages=None,
+        n_parameters=n_parameters,
+        memory_usage_mb=memory_usage_mb,
+        max_tokens=max_tokens,
+        embed_dim=embed_dim,
         license=None,
         open_weights=None,
         public_training_code=None,
         public_training_data=None,
         framework=["Sentence Transformers", "PyTorch"],
+        reference=reference,
+        similarity_fn_name=similarity_fn_name,
+        use_instructions=use_instructions,
         training_datasets=None,
+        adapted_from=adapted_from,
         modalities=["text"],
         model_type=["dense"],
-        **{**unknown, **fields},
     )
 
 

@@ -27,21 +27,14 @@ __all__ = ["STAND_IN_DIM", "RecordingEncoder", "ReplayEncoder", "evaluate_subset
 STAND_IN_DIM = 16
 
 
-def _texts(inputs: Iterable[dict[str, Any]]) -> list[str]:
-    return [text for batch in inputs for text in batch["text"]]
-
-
 def _stand_in(text: str) -> np.ndarray:
     seed = zlib.crc32(text.encode("utf-8", "surrogatepass"))
     return np.random.default_rng(seed).standard_normal(STAND_IN_DIM).astype(np.float32)
 
 
-class RecordingEncoder(AbsEncoder):
-    """Notes each distinct text per side (``texts[side]``: text → row, in first-asked order)."""
-
-    def __init__(self) -> None:
-        self.texts: dict[str, dict[str, int]] = {"query": {}, "document": {}}
-        self.mteb_model_meta = stand_in_meta(STAND_IN_DIM)
+class _SideEncoder(AbsEncoder):
+    """mteb's encode call reduced to ``answer(side, texts)``: the side from the prompt type
+    (:func:`decemb.mteb.side_of`), the texts from mteb's batches."""
 
     def encode(
         self,
@@ -53,8 +46,21 @@ class RecordingEncoder(AbsEncoder):
         prompt_type: PromptType | None = None,
         **kwargs: Any,
     ) -> np.ndarray:
-        seen = self.texts[side_of(prompt_type)]
-        texts = _texts(inputs)
+        return self.answer(side_of(prompt_type), [text for batch in inputs for text in batch["text"]])
+
+    def answer(self, side: str, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RecordingEncoder(_SideEncoder):
+    """Notes each distinct text per side (``texts[side]``: text → row, in first-asked order)."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, dict[str, int]] = {"query": {}, "document": {}}
+        self.mteb_model_meta = stand_in_meta(STAND_IN_DIM)
+
+    def answer(self, side: str, texts: list[str]) -> np.ndarray:
+        seen = self.texts[side]
         for text in texts:
             seen.setdefault(text, len(seen))
         if not texts:
@@ -62,7 +68,7 @@ class RecordingEncoder(AbsEncoder):
         return np.stack([_stand_in(text) for text in texts])
 
 
-class ReplayEncoder(AbsEncoder):
+class ReplayEncoder(_SideEncoder):
     """Answers each text with its row of ``embeddings[side]`` (rows as :class:`RecordingEncoder` noted them)."""
 
     def __init__(self, task: str, rows: Mapping[str, Mapping[str, int]], embeddings: Mapping[str, np.ndarray]) -> None:
@@ -72,20 +78,10 @@ class ReplayEncoder(AbsEncoder):
         dims = {array.shape[1] for array in self.embeddings.values()}
         self.mteb_model_meta = stand_in_meta(dims.pop() if dims else STAND_IN_DIM)
 
-    def encode(
-        self,
-        inputs: Iterable[dict[str, Any]],
-        *,
-        task_metadata: Any,
-        hf_split: str,
-        hf_subset: str,
-        prompt_type: PromptType | None = None,
-        **kwargs: Any,
-    ) -> np.ndarray:
-        side = side_of(prompt_type)
+    def answer(self, side: str, texts: list[str]) -> np.ndarray:
         index = self.rows.get(side, {})
         rows = []
-        for text in _texts(inputs):
+        for text in texts:
             row = index.get(text)
             if row is None:
                 raise TaskDataError(

@@ -46,10 +46,12 @@ class EncodeRequest:
 
 @runtime_checkable
 class Task(Protocol):
-    """What the comparison runner relies on; the four task classes implement it."""
+    """What the comparison runner relies on; every task class implements it. A task may also carry an
+    ``instruction`` attribute (an mteb task: mteb's E5 instruction), which ``decemb.compare.plan.task_instruction``
+    gives to a strategy that wants a task instruction."""
 
     name: str
-    type: str  # "sts" | "retrieval" | "classification" | "clustering"
+    type: str  # "sts" | "retrieval" | "classification" | "clustering" (an mteb task: its type, lower-cased)
     main_metric: str  # a key of the dict returned by score()
 
     def requests(self) -> dict[str, EncodeRequest]: ...

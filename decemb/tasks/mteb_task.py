@@ -35,9 +35,6 @@ from decemb.tasks.items import ItemScores
 
 __all__ = ["MtebTask", "MtebTaskConfig", "load_mteb"]
 
-DECEMB_TYPES = {"STS": "sts", "Retrieval": "retrieval", "Classification": "classification", "Clustering": "clustering"}
-
-
 class MtebTaskConfig(_TaskBase):
     """A task from mteb's registry (see the module doc)."""
 
@@ -154,10 +151,10 @@ def _limit(config: MtebTaskConfig, task: Any, split: str, subsets: list[str]) ->
             holder[split] = data.select(rows) if len(rows) < len(data) else data
             kept += len(rows)
         elif isinstance(data, dict) and {"queries", "relevant_docs"} <= set(data):
-            relevant = data["relevant_docs"]
-            ids = sorted(query for query in data["queries"]["id"] if relevant.get(query))
+            relevant, queries = data["relevant_docs"], list(data["queries"]["id"])
+            ids = sorted(query for query in queries if relevant.get(query))
             keep = {ids[i] for i in sample_indices(ids, config.limit, config.seed)}
-            rows = [i for i, query in enumerate(data["queries"]["id"]) if query in keep]
+            rows = [i for i, query in enumerate(queries) if query in keep]
             data = {**data, "queries": data["queries"].select(rows), "relevant_docs": {q: relevant[q] for q in keep}}
             holder[split] = data
             kept += len(rows)
@@ -170,7 +167,7 @@ def _limit(config: MtebTaskConfig, task: Any, split: str, subsets: list[str]) ->
 
 def load_mteb(config: MtebTaskConfig, data_root: Path) -> MtebTask:
     """Load the mteb task's data, sample it, and collect the texts its evaluation embeds (module doc)."""
-    from decemb.mteb import MTEB_TASK_KEYS, e5_instruction
+    from decemb.mteb import e5_instruction
     from decemb.mteb_replay import RecordingEncoder, evaluate_subsets
 
     task = _mteb_task(config, data_root)
@@ -195,7 +192,7 @@ def load_mteb(config: MtebTaskConfig, data_root: Path) -> MtebTask:
     metrics = list(dict.fromkeys([meta.main_score, *config.metrics]))
     return MtebTask(
         name=config.name,
-        type=DECEMB_TYPES.get(str(meta.type), str(meta.type).lower()),
+        type=str(meta.type).lower(),  # STS, Retrieval, ... are decemb's sts, retrieval, ...
         main_metric=meta.main_score,
         instruction=e5_instruction(meta),
         mteb_task=task,
@@ -204,10 +201,5 @@ def load_mteb(config: MtebTaskConfig, data_root: Path) -> MtebTask:
         metrics=metrics,
         texts={side: dict(texts) for side, texts in recorder.texts.items()},
         items=items,
-        info={
-            "mteb_task": meta.name,
-            "dataset": meta.dataset.get("path"),
-            "split": split,
-            "instruction_key": MTEB_TASK_KEYS.get(meta.name),
-        },
+        info={"mteb_task": meta.name, "dataset": meta.dataset.get("path"), "split": split},
     )
