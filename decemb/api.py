@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from decemb.settings import SETTING_KEYS, EncodeSettings, settings_from
 from decemb.st import DecembEmbedder, DecembModel, DecembPooling
 from decemb.st.card import base_model_of
 from decemb.st.saved import is_saved_folder, open_saved_folder
-from decemb.strategies import Strategy, build_strategy
+from decemb.strategies import Strategy, strategy_of
 
 
 def is_saved_model(source: str | os.PathLike[str]) -> bool:
@@ -34,7 +35,7 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 def from_backbone(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    strategy: str | Strategy = "mean",
+    strategy: str | Mapping[str, Any] | Strategy = "mean",
     *,
     settings: EncodeSettings | None = None,
     normalize: bool = False,
@@ -48,9 +49,7 @@ def from_backbone(
     ``base_model``: the name the saved model card gives the base model (default: the model's Hub id, if any).
     """
     setting_values, strategy_options = split_options(options)
-    spec = strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **strategy_options)
-    if isinstance(strategy, Strategy) and strategy_options:
-        raise ValueError("pass options either in the Strategy object or as keywords, not both")
+    spec = strategy_of(strategy, **strategy_options)
     encode_settings = settings_from(settings, **setting_values)
     name = base_model or base_model_of(None, model)
     embedder = DecembEmbedder(model, tokenizer, spec, settings=encode_settings, base_model=name)
@@ -62,7 +61,7 @@ def from_backbone(
 
 def load(
     source: str | os.PathLike[str] = "smollm2-135m",
-    strategy: str | Strategy | None = None,
+    strategy: str | Mapping[str, Any] | Strategy | None = None,
     *,
     settings: EncodeSettings | None = None,
     normalize: bool = False,
@@ -92,7 +91,7 @@ def load(
     setting_values, strategy_options = split_options(options)
     encode_settings = settings_from(settings, **setting_values)
     strategy = "mean" if strategy is None else strategy
-    spec = strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **strategy_options)
+    spec = strategy_of(strategy, **strategy_options)
     model, tokenizer = load_backbone(
         source,
         dtype=dtype,

@@ -193,3 +193,28 @@ def test_template_syntax_in_text_is_plain_text(name):
         assert tok.eos_token_id not in variants[0]
         if name in ("echo", "mean"):
             assert pooled in variants, "the pooled span is exactly the text's own tokens"
+
+
+def test_strategy_mapping_equals_name_plus_options():
+    """The config form ``{name: ..., option: ...}`` builds the same strategy as the name plus keywords."""
+    model, tokenizer = tiny_backbone("llama")
+    by_name = decemb.from_backbone(model, tokenizer, "eos", style="cpt-text", append_eos=False)
+    by_mapping = decemb.from_backbone(model, tokenizer, {"name": "eos", "style": "cpt-text"}, append_eos=False)
+    assert by_mapping[0].strategy_spec == by_name[0].strategy_spec
+    assert by_mapping[0].strategy_spec.style == "cpt-text" and by_mapping[0].strategy_spec.append_eos is False
+    np.testing.assert_array_equal(by_mapping.encode_query([TARGET]), by_name.encode_query([TARGET]))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options", "message"),
+    [
+        ({"style": "cpt-text"}, {}, r"needs a 'name' key"),
+        ({"name": "eos", "style": "cpt-text"}, {"style": "plain"}, r"option 'style' given both"),
+        (decemb.build_strategy("echo"), {"pooling": "last"}, r"'echo' is already built; option\(s\) \['pooling'\]"),
+        ({"name": "eco"}, {}, r"unknown strategy 'eco'\. Did you mean 'echo'"),
+    ],
+)
+def test_strategy_spec_errors_before_the_model_loads(strategy, options, message, tmp_path):
+    """Options are never dropped silently; every error comes before ``load`` touches the source."""
+    with pytest.raises(ValueError, match=message):
+        decemb.load(tmp_path / "no-such-model", strategy, **options)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ from decemb.core import EncodingCore
 from decemb.rendering import Renderer
 from decemb.settings import EncodeSettings, settings_from
 from decemb.st.saved import SavedModuleLoader
-from decemb.strategies import Kind, Strategy, build_strategy
+from decemb.strategies import Kind, Strategy, strategy_of
 
 # The settings a saved model carries (batching is the caller's business, not the model's).
 SAVED_SETTINGS = ("max_length", "layer", "padding_side", "add_special_tokens", "deterministic")
@@ -33,7 +33,7 @@ class DecembEmbedder(SavedModuleLoader, InputModule):
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        strategy: str | Strategy,
+        strategy: str | Mapping[str, Any] | Strategy,
         strategy_options: dict[str, Any] | None = None,
         settings: EncodeSettings | None = None,
         base_model: str | None = None,
@@ -41,11 +41,7 @@ class DecembEmbedder(SavedModuleLoader, InputModule):
     ) -> None:
         super().__init__()
         self.base_model = base_model  # a name for the card (Hub id, alias's source, file or folder name)
-        if isinstance(strategy, Strategy) and strategy_options:
-            raise ValueError("pass options either in the Strategy object or as strategy_options, not both")
-        self.strategy_spec = (
-            strategy if isinstance(strategy, Strategy) else build_strategy(strategy, **(strategy_options or {}))
-        )
+        self.strategy_spec = strategy_of(strategy, **(strategy_options or {}))
         self.core = EncodingCore(model, tokenizer, settings_from(settings, **setting_values))
         self.core.check(self.strategy_spec)
         self.auto_model = model  # a registered submodule: .to(), .parameters() and the trainer see it

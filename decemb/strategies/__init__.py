@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from decemb.strategies import classical, echo, eos, instruct, llm2vec, prompteol, sgpt
-from decemb.strategies.base import KINDS, STRATEGIES, Kind, Strategy, StrategyOptionError, build_strategy, register
+from decemb.strategies.base import (
+    KINDS,
+    STRATEGIES,
+    Kind,
+    Strategy,
+    StrategyOptionError,
+    build_strategy,
+    register,
+    strategy_of,
+)
 from decemb.strategies.catalog import describe_strategies, list_strategies
 
 __all__ = [
@@ -16,4 +25,5 @@ __all__ = [
     "describe_strategies",
     "list_strategies",
     "register",
+    "strategy_of",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -119,3 +120,25 @@ def build_strategy(name: str, *, nearby_keys: tuple[str, ...] = (), **options: A
             hint = did_you_mean(key, [*known, *nearby_keys]) or f" (known options: {', '.join(known) or 'none'})"
             raise StrategyOptionError(name, key, f"unknown option for strategy {name!r}{hint}", True) from None
         raise StrategyOptionError(name, key, pydantic_message(first), False) from None
+
+
+def strategy_of(spec: str | Mapping[str, Any] | Strategy, **options: Any) -> Strategy:
+    """The strategy ``spec`` names: a registered name plus ``options``, a ``{name: ..., option: value}`` mapping
+    (the form configs use) plus ``options``, or a built :class:`Strategy`, which takes no further options."""
+    if isinstance(spec, Strategy):
+        if options:
+            raise ValueError(
+                f"strategy {spec.name!r} is already built; option(s) {sorted(options)} go in the Strategy object "
+                "or with its name, not both"
+            )
+        return spec
+    if isinstance(spec, Mapping):
+        values = dict(spec)
+        name = values.pop("name", None)
+        if not isinstance(name, str):
+            raise ValueError(f"strategy mapping {dict(spec)!r} needs a 'name' key naming a registered strategy")
+        twice = sorted(set(values) & set(options))
+        if twice:
+            raise ValueError(f"strategy {name!r}: option {twice[0]!r} given both in the mapping and as a keyword")
+        return build_strategy(name, **values, **options)
+    return build_strategy(spec, **options)
