@@ -9,7 +9,8 @@ cosine of unrelated pairs (each first sentence against the second sentence of an
 untrained decoder puts almost everything at a cosine of 0.9 or more, so its gap is small. It is measured on
 ``--gap-pairs`` pairs of STS-B test (a seeded sample) with the base model before training and the trained
 model after. Printed: the machine, the config, every task metric before/after, the gap before/after, the
-wall time of the training run (data checks, mining, evaluations and saving included) and its step count.
+wall time of the training run (data checks, mining, evaluations and saving included), its step count and the
+process's peak resident memory.
 ``--json FILE`` also writes the figures as JSON.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import sys
 import time
 from pathlib import Path
@@ -89,9 +91,10 @@ def main() -> int:
         )
     print(c.table(rows, ["task", "metric", "before", "after", "change"]))
     train_info = result.metrics["train"]
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(
         f"strategy {train_info['strategy']} | loss {train_info['loss']} | {train_info['rows']} rows | "
-        f"{result.steps} steps | wall {wall:.0f} s (whole run) | model {result.model_dir}"
+        f"{result.steps} steps | wall {wall:.0f} s (whole run) | peak RSS {peak_mib:.0f} MiB | model {result.model_dir}"
     )
     c.print_footer()
     if args.json:
@@ -100,6 +103,7 @@ def main() -> int:
             "overrides": args.overrides,
             "threads": threads,
             "wall_s": round(wall, 1),
+            "peak_rss_mib": round(peak_mib),
             "steps": result.steps,
             "before": result.metrics["before"],
             "after": result.metrics["after"],
