@@ -171,3 +171,23 @@ def test_simcse_dropout_is_on_while_training_and_restored(files, tmp_path):
     assert all(m.attention_dropout == 0.0 for m in attention), "restored before saving"
     saved = json.loads((result.model_dir / "config.json").read_text())
     assert saved.get("attention_dropout", 0.0) == 0.0
+
+
+def test_rows_sharing_a_text_are_reported_when_batches_cannot_fill(files, tmp_path):
+    """8 rows over 2 distinct documents: the no-duplicates sampler fits at most 2 rows in a batch of 4, so it
+    yields 4 batches where an epoch counts 2 steps, and says so before training; distinct rows say nothing."""
+    shared = tmp_path / "shared.csv"
+    write_pairs_csv(shared, [(f"question number {i}", f"document {i % 2}", 1.0) for i in range(8)])
+    config = config_for(files, "mnrl", batch_size=4)
+    config["data"]["path"] = str(shared)
+    lines: list[str] = []
+    prepare_training(config, tmp_path / "out", report=lines.append)
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert warnings == [
+        "warning: rows that share a text cannot share a batch: 8 rows make 4 batches (mean 2.0 rows) where an "
+        "epoch counts 2 steps, so an epoch trains on 4 of 8 rows; de-duplicate the data or spread the hard "
+        "negatives (hard_negatives.corpus: all)"
+    ]
+    lines.clear()
+    prepare_training(config_for(files, "mnrl", batch_size=4), tmp_path / "out2", report=lines.append)
+    assert not [line for line in lines if line.startswith("warning:")]

@@ -30,7 +30,7 @@ from decemb.tasks import default_data_root
 from decemb.train.config import TrainConfig
 from decemb.train.data import load_train_data
 from decemb.train.evaluation import EvalCallback, evaluate, load_eval_tasks, read_history, summary
-from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns
+from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns, uses_in_batch_negatives
 from decemb.train.model import (
     apply_lora,
     build_model,
@@ -205,7 +205,7 @@ def prepare_training(
     from datasets import Dataset
     from transformers import set_seed
 
-    from decemb.train.trainer import DecembTrainer, training_arguments
+    from decemb.train.trainer import DecembTrainer, short_batches, training_arguments
 
     data_root = Path(config.data_root).expanduser() if config.data_root else default_data_root()
     strategy = build_strategy_checked(config.model)
@@ -259,6 +259,10 @@ def prepare_training(
         loss=build_loss(config, st, mntp),
         callbacks=[callback],
     )
+    if uses_in_batch_negatives(config.loss.name):
+        warning = short_batches(trainer)
+        if warning:
+            report(warning)
     return TrainingRun(
         config, workspace, st, strategy, settings, trainer, data, tasks, before, resume_from, dropout, report, started
     )

@@ -121,3 +121,21 @@ def training_arguments(
         batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
         router_mapping=dict(router_mapping),
     )
+
+
+def short_batches(trainer: Any) -> str | None:
+    """sentence-transformers' no-duplicates sampler never puts two rows that share a text in one batch. With
+    many such rows (e.g. negatives mined among the positives, all pointing at a few documents) it yields more,
+    shorter batches than ``len(dataloader)``, the steps an epoch counts, so each epoch skips the rest. A
+    one-line warning with the counts, or ``None`` when the batches fill."""
+    loader = trainer.get_train_dataloader()
+    sizes = [len(indices) for indices in loader.batch_sampler]
+    rows, counted = sum(sizes), len(loader)
+    if len(sizes) <= counted:
+        return None
+    trained = sum(sizes[:counted])
+    return (
+        f"warning: rows that share a text cannot share a batch: {rows} rows make {len(sizes)} batches "
+        f"(mean {rows / len(sizes):.1f} rows) where an epoch counts {counted} steps, so an epoch trains on "
+        f"{trained} of {rows} rows; de-duplicate the data or spread the hard negatives (hard_negatives.corpus: all)"
+    )
