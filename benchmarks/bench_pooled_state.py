@@ -109,8 +109,7 @@ def main() -> int:
     print(f"SciFact train: {len(pairs[0])} query -> cited-document pairs, max_length {args.max_length}; chance: "
           f"loss ln {len(pairs[0])} = {math.log(len(pairs[0])):.2f}, acc@1 {1 / len(pairs[0]):.3f}")  # fmt: skip
     for spec in specs:
-        options = {k: v for k, v in spec.items() if k != "name"}
-        model = decemb.load(args.model, spec["name"], max_length=args.max_length, **options)
+        model = decemb.load(args.model, spec, max_length=args.max_length)
         print(line(label(spec), probe(model, *pairs)), flush=True)
         del model
         for lr in args.lr if args.overfit else []:

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel
 import decemb
 from decemb.errors import ConfigError
 from decemb.registry import did_you_mean
-from decemb.strategies import Strategy
+from decemb.strategies import Strategy, strategy_of
 from decemb.train.config import LoraSection, ModelSection
 
 __all__ = [
@@ -46,9 +46,8 @@ def build_strategy_checked(section: ModelSection) -> Strategy:
     strategy = dict(section.strategy)
     if "strategy" not in section.model_fields_set:
         strategy = saved_strategy(section.source) or strategy
-    name, options = strategy.pop("name"), strategy
     try:
-        return decemb.build_strategy(name, **options)
+        return strategy_of(strategy)
     except (ValueError, KeyError) as error:
         option = getattr(error, "key", None)
         key = f"model.strategy.{option}" if isinstance(option, str) and option else "model.strategy"

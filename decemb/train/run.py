@@ -30,7 +30,7 @@ from decemb.tasks import default_data_root
 from decemb.train.config import TrainConfig
 from decemb.train.data import load_train_data
 from decemb.train.evaluation import EvalCallback, evaluate, load_eval_tasks, read_history, summary
-from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns, uses_in_batch_negatives
+from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns
 from decemb.train.model import (
     apply_lora,
     build_model,
@@ -259,10 +259,9 @@ def prepare_training(
         loss=build_loss(config, st, mntp),
         callbacks=[callback],
     )
-    if uses_in_batch_negatives(config.loss.name):
-        warning = short_batches(trainer)
-        if warning:
-            report(warning)
+    warning = short_batches(trainer)
+    if warning:
+        report(warning)
     return TrainingRun(
         config, workspace, st, strategy, settings, trainer, data, tasks, before, resume_from, dropout, report, started
     )

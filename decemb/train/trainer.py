@@ -127,7 +127,11 @@ def short_batches(trainer: Any) -> str | None:
     """sentence-transformers' no-duplicates sampler never puts two rows that share a text in one batch. With
     many such rows (e.g. negatives mined among the positives, all pointing at a few documents) it yields more,
     shorter batches than ``len(dataloader)``, the steps an epoch counts, so each epoch skips the rest. A
-    one-line warning with the counts, or ``None`` when the batches fill."""
+    one-line warning with the counts, or ``None`` when the batches fill (or another sampler is in use)."""
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    if trainer.args.batch_sampler != BatchSamplers.NO_DUPLICATES:
+        return None
     loader = trainer.get_train_dataloader()
     sizes = [len(indices) for indices in loader.batch_sampler]
     rows, counted = sum(sizes), len(loader)
