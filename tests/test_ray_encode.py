@@ -92,24 +92,25 @@ def test_a_killed_run_resumes_to_the_identical_output(
 ) -> None:
     out = tmp_path / "killed"
     argv = encode_args(tiny_model_dir, corpus, out, "--shard-size", "5", "--ray-address", cluster, "--actors", "2")
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "decemb.cli", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while len(list(out.glob("shard-*.parquet"))) < 3 and driver.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(driver.pid, signal.SIGKILL)  # the driver, mid-way
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            os.kill(driver.pid, signal.SIGKILL)
-        assert driver.stderr is not None
-        driver.stderr.close()
+    log = tmp_path / "driver.log"  # a file, not a pipe nobody reads: a full pipe would stall the driver
+    with log.open("wb") as stderr:
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "decemb.cli", *argv], stdout=subprocess.DEVNULL, stderr=stderr,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 240
+            while len(list(out.glob("shard-*.parquet"))) < 3 and driver.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(driver.pid, signal.SIGKILL)  # the driver, mid-way
+            driver.wait(timeout=30)
+        finally:
+            if driver.poll() is None:
+                os.kill(driver.pid, signal.SIGKILL)
     time.sleep(2)  # the killed job's actors are stopped by Ray
     written = len(list(out.glob("shard-*.parquet")))
-    assert 3 <= written < 120, f"the run was not killed mid-way ({written} of 120 shards)"
+    tail = log.read_text(errors="replace")[-2000:]
+    assert 3 <= written < 120, f"the run was not killed mid-way ({written} of 120 shards); driver stderr: {tail}"
     assert not json.loads((out / "manifest.json").read_text())["complete"]
     assert main(argv) == 0  # this process joins the cluster as the new driver
     ids, vectors = read_vectors(out)

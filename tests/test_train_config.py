@@ -67,6 +67,8 @@ def error_of(config: dict, tmp_path: Path, **kwargs) -> ConfigError:
         ({"lora": {"target_modules": 5}}, "lora.target_modules", "must be 'all-linear'"),
         ({"data": {"preset": "stsb", "path": "x.csv"}}, "data", "exactly one of data.preset or data.path"),
         ({"data": {"path": "x.csv"}}, "data", "needs data.columns"),
+        ({"hard_negatives": {"range_min": 10, "range_max": 11, "num": 2}}, "hard_negatives", "fewer than num 2"),
+        ({"hard_negatives": {"max_uses": 0}}, "hard_negatives.max_uses", "must be > 0"),
         ({"eval": {"tasks": [{"type": "stss", "name": "x"}]}}, "eval.tasks[0].type", "did you mean 'sts'"),
         (
             {"eval": {"tasks": [{"type": "sts", "name": "x", "path": "p", "format": "stsb", "limt": 3}]}},

@@ -173,21 +173,34 @@ def test_simcse_dropout_is_on_while_training_and_restored(files, tmp_path):
     assert saved.get("attention_dropout", 0.0) == 0.0
 
 
-def test_rows_sharing_a_text_are_reported_when_batches_cannot_fill(files, tmp_path):
-    """8 rows over 2 distinct documents: the no-duplicates sampler fits at most 2 rows in a batch of 4, so it
-    yields 4 batches where an epoch counts 2 steps, and says so before training; distinct rows say nothing."""
+def test_rows_sharing_a_text_are_all_trained_in_an_epoch_and_thin_batches_are_reported(files, tmp_path):
+    """8 rows over 2 distinct documents: the no-duplicates sampler fits at most 2 rows in a batch of 4, so a
+    pass takes 4 batches where ``ceil(8 / 4)`` is 2. The epoch is those 4 batches (every row once, none
+    sharing a text with a batchmate, the same batches as the trainer then draws) and the thin batches are
+    reported before training; distinct rows say nothing."""
     shared = tmp_path / "shared.csv"
     write_pairs_csv(shared, [(f"question number {i}", f"document {i % 2}", 1.0) for i in range(8)])
-    config = config_for(files, "mnrl", batch_size=4)
+    config = config_for(files, "mnrl", batch_size=4, max_steps=None, epochs=1)
     config["data"]["path"] = str(shared)
     lines: list[str] = []
-    prepare_training(config, tmp_path / "out", report=lines.append)
+    prepared = prepare_training(config, tmp_path / "out", report=lines.append)
     warnings = [line for line in lines if line.startswith("warning:")]
     assert warnings == [
-        "warning: rows that share a text cannot share a batch: 8 rows make 4 batches (mean 2.0 rows) where an "
-        "epoch counts 2 steps, so an epoch trains on 4 of 8 rows; de-duplicate the data or spread the hard "
-        "negatives (hard_negatives.corpus: all)"
+        "warning: rows that share a text cannot share a batch: 8 rows make 4 batches of 2.0 rows on average "
+        "(batch_size 4), so each row meets fewer in-batch negatives; de-duplicate the data or spread the hard "
+        "negatives (hard_negatives.max_uses)"
     ]
+    loader = prepared.trainer.get_train_dataloader()
+    batches = [list(batch) for batch in loader.batch_sampler]
+    assert len(loader) == len(batches) == 4 and sorted(i for b in batches for i in b) == list(range(8))
+    dataset = prepared.trainer.train_dataset
+    for batch in batches:
+        documents = [dataset[i]["positive"] for i in batch]
+        assert len(set(documents)) == len(documents)
+    steps = [len(batch["anchor_input_ids"]) for batch in loader]  # what the trainer iterates: the same sizes
+    assert steps == [len(b) for b in batches]
+    result = prepared.run()  # one epoch is the 4 batches: every row trained once
+    assert result.steps == 4 and result.metrics["train"]["epochs"] == 1.0
     lines.clear()
     prepare_training(config_for(files, "mnrl", batch_size=4), tmp_path / "out2", report=lines.append)
     assert not [line for line in lines if line.startswith("warning:")]

@@ -187,7 +187,9 @@ class HardNegativesSection(_Strict):
     ``max_score`` or within ``relative_margin`` of the positive. ``corpus: all`` mines in the preset's full
     corpus where it has one (SciFact), ``positives`` among the training positives. A pair for which no
     candidate passes the filters is dropped; fewer than ``min_kept`` (a fraction) of the pairs kept is an
-    error before training, never a silently smaller training set."""
+    error before training, never a silently smaller training set. No document serves as a negative for more
+    than ``max_uses`` pairs (null: no cap), so rows sharing a "hub" negative cannot crowd the no-duplicates
+    batches."""
 
     mine: bool = False
     num: PositiveInt = 1
@@ -199,6 +201,15 @@ class HardNegativesSection(_Strict):
     corpus: Literal["all", "positives"] = "all"
     batch_size: PositiveInt = 32
     min_kept: float = Field(default=0.9, ge=0.0, le=1.0)
+    max_uses: PositiveInt | None = 2
+
+    @model_validator(mode="after")
+    def _range(self) -> HardNegativesSection:
+        if self.range_max is not None and self.range_max - self.range_min < self.num:
+            raise ValueError(
+                f"range_min {self.range_min}..range_max {self.range_max} leaves fewer than num {self.num} candidates"
+            )
+        return self
 
 
 class TrainingSection(_Strict):

@@ -1,9 +1,18 @@
 """Hard negatives mined with the model itself (``sentence_transformers.util.mine_hard_negatives``): anchors
-are embedded on the query side and candidates on the document side, exactly as at inference."""
+are embedded on the query side and candidates on the document side, exactly as at inference.
+
+sentence-transformers ranks and filters the candidates; decemb then picks ``num`` of them per pair with a
+cap on how many pairs one document may serve as a negative (``max_uses``). Without it, a model that scores
+most texts alike (an untrained decoder's last-token state) hands the same few "hub" documents to hundreds of
+pairs; two rows that share a text never share a no-duplicates batch, so those rows end up in short batches
+that an epoch never reaches (``decemb.train.trainer.short_batches``).
+"""
 
 from __future__ import annotations
 
 import logging
+import random
+from collections import Counter
 
 from sentence_transformers import SentenceTransformer
 
@@ -11,14 +20,15 @@ from decemb.errors import ConfigError
 from decemb.train.config import HardNegativesSection
 from decemb.train.records import TrainData
 
-__all__ = ["mine"]
+__all__ = ["choose_negatives", "mine"]
 
 logger = logging.getLogger(__name__)
 
 
-def mine(model: SentenceTransformer, data: TrainData, section: HardNegativesSection) -> TrainData:
-    """``data`` (anchor, positive pairs) with ``negative_1..num`` columns; pairs for which no negative
-    passes the filters are dropped (an error if fewer than ``section.min_kept`` of them are left)."""
+def mine(model: SentenceTransformer, data: TrainData, section: HardNegativesSection, seed: int = 0) -> TrainData:
+    """``data`` (anchor, positive pairs) with ``negative_1..num`` columns; pairs left without ``num``
+    negatives by the filters or the ``max_uses`` cap are dropped (an error if fewer than
+    ``section.min_kept`` of them are left)."""
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
@@ -30,48 +40,97 @@ def mine(model: SentenceTransformer, data: TrainData, section: HardNegativesSect
             f"range_min {section.range_min} + num {section.num} exceeds the {candidates} candidate documents",
             key="hard_negatives.range_min",
         )
+    pool = pool_size(section)
     was_training = model.training
     model.eval()
     try:
-        mined = mine_hard_negatives(
+        ranked = mine_hard_negatives(
             pairs,
             model,
             anchor_column_name="anchor",
             positive_column_name="positive",
             corpus=corpus,
             range_min=section.range_min,
-            range_max=section.range_max,
+            range_max=section.range_min + pool,
             max_score=section.max_score,
             relative_margin=section.relative_margin,
-            num_negatives=section.num,
-            sampling_strategy=section.sampling,
+            num_negatives=pool,
+            sampling_strategy="top",
             batch_size=section.batch_size,
-            output_format="n-tuple",
+            output_format="labeled-list",
             verbose=False,
         )
     finally:
         model.train(was_training)
-    if len(mined) == 0 or len(mined) < section.min_kept * len(data):
+    anchors = list(ranked["anchor"])
+    positives = [texts[0] for texts in ranked["positive"]]
+    chosen = choose_negatives([texts[1:] for texts in ranked["positive"]], section, seed)
+    kept = [row for row, negatives in enumerate(chosen) if negatives is not None]
+    if not kept or len(kept) < section.min_kept * len(data):
         raise ConfigError(
-            f"mining found a negative for only {len(mined)} of {len(data)} pairs ({len(mined) / len(data):.0%}; "
-            f"min_kept {section.min_kept:g}) under {_filters(section)}; loosen them (an untrained decoder scores "
-            "most texts alike, so a margin rejects nearly every candidate) or lower min_kept",
+            f"mining found {section.num} negative(s) for only {len(kept)} of {len(data)} pairs "
+            f"({len(kept) / len(data):.0%}; min_kept {section.min_kept:g}) under {_filters(section)}; loosen them "
+            "(an untrained decoder scores most texts alike, so a margin rejects nearly every candidate) or lower "
+            "min_kept",
             key="hard_negatives.min_kept",
         )
-    columns = {name: list(mined[name]) for name in mined.column_names if name != "scores"}
+    columns: dict[str, list[str]] = {
+        "anchor": [anchors[row] for row in kept],
+        "positive": [positives[row] for row in kept],
+    }
+    for index in range(section.num):
+        columns[f"negative_{index + 1}"] = [chosen[row][index] for row in kept]  # type: ignore[index]
     positive_side = data.sides["positive"]
     sides = {name: data.sides.get(name, positive_side) for name in columns}
-    info = {**data.info, "mined_rows": len(mined), "pairs_before_mining": len(data)}
-    logger.info("mined hard negatives: %d of %d pairs kept", len(mined), len(data))
+    uses = Counter(text for name in columns if name.startswith("negative_") for text in columns[name])
+    info = {
+        **data.info,
+        "mined_rows": len(kept),
+        "pairs_before_mining": len(data),
+        "distinct_negatives": len(uses),
+        "most_uses_of_a_negative": max(uses.values()),
+    }
+    logger.info("mined hard negatives: %d of %d pairs kept", len(kept), len(data))
     return TrainData("pairs", columns, sides, data.source, data.corpus, info)
 
 
+def pool_size(section: HardNegativesSection) -> int:
+    """How many ranked candidates per pair the choice draws from: ranks ``range_min``..``range_max``, or
+    the first ``10 × num`` after ``range_min`` when ``range_max`` is null."""
+    if section.range_max is not None:
+        return section.range_max - section.range_min
+    return 10 * section.num
+
+
+def choose_negatives(
+    candidates: list[list[str]], section: HardNegativesSection, seed: int = 0
+) -> list[list[str] | None]:
+    """Per pair, ``num`` of its ranked ``candidates`` (best first; ``sampling: random`` draws them at random,
+    ``top`` takes the best) such that no document serves more than ``max_uses`` pairs; ``None`` for a pair
+    left with fewer. Pairs are served in a seeded random order, so no pair is favoured by its position, and
+    the chosen negatives keep their rank order."""
+    rng = random.Random(seed)
+    order = list(range(len(candidates)))
+    rng.shuffle(order)
+    uses: Counter[str] = Counter()
+    chosen: list[list[str] | None] = [None] * len(candidates)
+    for row in order:
+        ranked = list(dict.fromkeys(candidates[row]))
+        draw = rng.sample(ranked, len(ranked)) if section.sampling == "random" else ranked
+        picked = [text for text in draw if section.max_uses is None or uses[text] < section.max_uses]
+        picked = picked[: section.num]
+        if len(picked) == section.num:
+            chosen[row] = sorted(picked, key=ranked.index)
+            uses.update(picked)
+    return chosen
+
+
 def _filters(section: HardNegativesSection) -> str:
-    """The mining filters in force, e.g. ``ranks 10..50, relative_margin 0.05``."""
-    parts = [f"ranks {section.range_min}..{section.range_max if section.range_max is not None else 'end'}"]
+    """The mining filters in force, e.g. ``ranks 10..50, relative_margin 0.05, max_uses 2``."""
+    parts = [f"ranks {section.range_min}..{section.range_min + pool_size(section)}"]
     parts += [
         f"{key} {getattr(section, key):g}"
-        for key in ("max_score", "relative_margin")
+        for key in ("max_score", "relative_margin", "max_uses")
         if getattr(section, key) is not None
     ]
     return ", ".join(parts)

@@ -229,7 +229,7 @@ def prepare_training(
     if config.hard_negatives.mine:
         from decemb.train.mining import mine
 
-        data = mine(st, data, config.hard_negatives)
+        data = mine(st, data, config.hard_negatives, seed=config.data.seed)
         kept, before = len(data), data.info["pairs_before_mining"]
         report(f"mined hard negatives: {kept} of {before} pairs kept, {len(data.columns) - 2} negative(s) each")
     columns, sides = dataset_columns(config, data)

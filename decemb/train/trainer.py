@@ -22,6 +22,7 @@ from sentence_transformers import SentenceTransformerTrainer, SentenceTransforme
 from decemb.strategies import Kind
 from decemb.train.config import TrainConfig
 from decemb.train.losses import uses_in_batch_negatives
+from decemb.train.sampler import WholePassNoDuplicatesBatchSampler
 
 __all__ = ["COMPLETE", "WEIGHTS", "DecembTrainer", "last_checkpoint", "training_arguments"]
 
@@ -91,6 +92,7 @@ def training_arguments(
 
     t = config.training
     in_batch = uses_in_batch_negatives(config.loss.name)
+    sampler = WholePassNoDuplicatesBatchSampler if in_batch else BatchSamplers.BATCH_SAMPLER
     save = t.checkpoint_every > 0
     return SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
@@ -118,28 +120,24 @@ def training_arguments(
         disable_tqdm=not t.progress,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available() and t.device != "cpu",
-        batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
+        batch_sampler=sampler,
         router_mapping=dict(router_mapping),
     )
 
 
 def short_batches(trainer: Any) -> str | None:
-    """sentence-transformers' no-duplicates sampler never puts two rows that share a text in one batch. With
-    many such rows (e.g. negatives mined among the positives, all pointing at a few documents) it yields more,
-    shorter batches than ``len(dataloader)``, the steps an epoch counts, so each epoch skips the rest. A
-    one-line warning with the counts, or ``None`` when the batches fill (or another sampler is in use)."""
-    from sentence_transformers.base.sampler import BatchSamplers
-
-    if trainer.args.batch_sampler != BatchSamplers.NO_DUPLICATES:
-        return None
+    """Rows that share a text never share a batch (``WholePassNoDuplicatesBatchSampler``): an epoch still
+    trains on every row, but in more, shorter batches, i.e. with fewer in-batch negatives. A one-line warning
+    when the batches average under three quarters of ``batch_size``, else ``None``."""
     loader = trainer.get_train_dataloader()
-    sizes = [len(indices) for indices in loader.batch_sampler]
-    rows, counted = sum(sizes), len(loader)
-    if len(sizes) <= counted:
+    if not isinstance(loader.batch_sampler, WholePassNoDuplicatesBatchSampler):
         return None
-    trained = sum(sizes[:counted])
+    sizes = [len(indices) for indices in loader.batch_sampler]
+    rows, wanted = sum(sizes), trainer.args.per_device_train_batch_size
+    if not sizes or rows / len(sizes) >= 0.75 * min(wanted, rows):
+        return None
     return (
-        f"warning: rows that share a text cannot share a batch: {rows} rows make {len(sizes)} batches "
-        f"(mean {rows / len(sizes):.1f} rows) where an epoch counts {counted} steps, so an epoch trains on "
-        f"{trained} of {rows} rows; de-duplicate the data or spread the hard negatives (hard_negatives.corpus: all)"
+        f"warning: rows that share a text cannot share a batch: {rows} rows make {len(sizes)} batches of "
+        f"{rows / len(sizes):.1f} rows on average (batch_size {wanted}), so each row meets fewer in-batch "
+        "negatives; de-duplicate the data or spread the hard negatives (hard_negatives.max_uses)"
     )
