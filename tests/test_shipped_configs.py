@@ -1,0 +1,28 @@
+"""Every config under configs/ parses and validates (no model is loaded): a shipped config that fails at its
+first key would be found by a user, not by CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from decemb.compare.config import load_config
+from decemb.train.parsing import load_train_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def test_the_configs_folder_holds_training_and_comparison_configs():
+    names = {path.name for path in CONFIGS}
+    assert {"quickstart.yaml", "train-quick.yaml", "train-scifact.yaml", "scifact-trained.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_every_shipped_config_validates(path: Path):
+    if path.name.startswith("train-"):
+        config = load_train_config(path)
+        assert config.data.preset is not None or config.data.path is not None
+    else:
+        config = load_config(path)
+        assert config.models and config.strategies and config.tasks
