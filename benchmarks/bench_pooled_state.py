@@ -82,6 +82,7 @@ def overfit(spec: dict[str, Any], args: Any, lr: float, pairs: tuple[list[str], 
         f"training.epochs={args.overfit}",
         f"training.lr={lr}",
         "training.warmup_ratio=0.0",
+        "training.gradient_checkpointing=false",
         "training.logging_steps=1",
         "eval.tasks=[]",
     ]
