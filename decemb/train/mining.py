@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from dataclasses import dataclass
 
 from sentence_transformers import SentenceTransformer
 
@@ -20,15 +21,24 @@ from decemb.errors import ConfigError
 from decemb.train.config import HardNegativesSection
 from decemb.train.records import TrainData
 
-__all__ = ["choose_negatives", "mine"]
+__all__ = ["RankedCandidates", "choose_negatives", "mine", "rank_candidates", "with_negatives"]
 
 logger = logging.getLogger(__name__)
 
 
-def mine(model: SentenceTransformer, data: TrainData, section: HardNegativesSection, seed: int = 0) -> TrainData:
-    """``data`` (anchor, positive pairs) with ``negative_1..num`` columns; pairs left without ``num``
-    negatives by the filters or the ``max_uses`` cap are dropped (an error if fewer than
-    ``section.min_kept`` of them are left)."""
+@dataclass(frozen=True)
+class RankedCandidates:
+    """Per training pair (in sentence-transformers' order: grouped by anchor): the anchor, its positive and the
+    candidates that passed the filters, best first."""
+
+    anchors: list[str]
+    positives: list[str]
+    candidates: list[list[str]]
+
+
+def rank_candidates(model: SentenceTransformer, data: TrainData, section: HardNegativesSection) -> RankedCandidates:
+    """Rank each pair's candidate negatives with the model (``mine_hard_negatives``, ``labeled-list``): the
+    ``pool_size`` candidates after ``range_min``, less those the filters reject."""
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
@@ -62,9 +72,23 @@ def mine(model: SentenceTransformer, data: TrainData, section: HardNegativesSect
         )
     finally:
         model.train(was_training)
-    anchors = list(ranked["anchor"])
-    positives = [texts[0] for texts in ranked["positive"]]
-    chosen = choose_negatives([texts[1:] for texts in ranked["positive"]], section, seed)
+    lists = list(ranked["positive"])  # [positive, candidate, candidate, ...]
+    return RankedCandidates(list(ranked["anchor"]), [texts[0] for texts in lists], [texts[1:] for texts in lists])
+
+
+def mine(model: SentenceTransformer, data: TrainData, section: HardNegativesSection, seed: int = 0) -> TrainData:
+    """``data`` (anchor, positive pairs) with ``negative_1..num`` columns; pairs left without ``num``
+    negatives by the filters or the ``max_uses`` cap are dropped (an error if fewer than
+    ``section.min_kept`` of them are left)."""
+    return with_negatives(rank_candidates(model, data, section), data, section, seed)
+
+
+def with_negatives(
+    ranked: RankedCandidates, data: TrainData, section: HardNegativesSection, seed: int = 0
+) -> TrainData:
+    """The pairs of ``ranked`` with the negatives :func:`choose_negatives` picks, as training data (the
+    ``min_kept`` check included)."""
+    chosen = choose_negatives(ranked.candidates, section, seed)
     kept = [row for row, negatives in enumerate(chosen) if negatives is not None]
     if not kept or len(kept) < section.min_kept * len(data):
         raise ConfigError(
@@ -75,8 +99,8 @@ def mine(model: SentenceTransformer, data: TrainData, section: HardNegativesSect
             key="hard_negatives.min_kept",
         )
     columns: dict[str, list[str]] = {
-        "anchor": [anchors[row] for row in kept],
-        "positive": [positives[row] for row in kept],
+        "anchor": [ranked.anchors[row] for row in kept],
+        "positive": [ranked.positives[row] for row in kept],
     }
     for index in range(section.num):
         columns[f"negative_{index + 1}"] = [chosen[row][index] for row in kept]  # type: ignore[index]
