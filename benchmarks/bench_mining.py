@@ -39,7 +39,9 @@ def main() -> None:
     data, _ = load_preset("scifact", c.data_root(args.data_root), 0)
     model = decemb.load(args.model, yaml.safe_load(args.strategy), max_length=args.max_length, dtype=args.dtype)
     started = time.perf_counter()
-    section = HardNegativesSection(mine=True, range_min=args.range_min, range_max=args.range_max, corpus="positives")
+    section = HardNegativesSection(
+        mine=True, range_min=args.range_min, range_max=args.range_max, corpus="positives", batch_size=args.batch_size
+    )
     ranked = rank_candidates(model, data, section)
     seconds = time.perf_counter() - started
     pool = pool_size(section)
