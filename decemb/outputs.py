@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import fcntl
 import json
 import os
 import shutil
@@ -23,10 +22,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
 
 from decemb.errors import ConfigError
 from decemb.files import current_umask, process_alive
+from decemb.locks import FolderLock, LockHeld
 
 MARKER = ".decemb-output.json"
 
@@ -48,7 +47,7 @@ class OutputFolder:
     def __init__(self, path: str | os.PathLike[str], *, force: bool = False, key: str = "output") -> None:
         self.path = Path(path).expanduser().absolute()
         self.force, self.key = force, key
-        self._lock: IO[Any] | None = None
+        self._lock: FolderLock | None = None
 
     # -- checks and lock --------------------------------------------------------------------------
     def _fail(self, message: str) -> ConfigError:
@@ -67,20 +66,13 @@ class OutputFolder:
                 pass
         except OSError as error:
             raise self._fail(f"cannot write next to {folder} ({error.strerror}: {error.filename})") from None
-        self._lock = (folder.parent / f".{folder.name}.decemb-lock").open("a+")
+        lock = FolderLock(folder)
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.seek(0)
-            holder = self._lock.read().strip() or "another process"
-            self._lock.close()
-            self._lock = None
-            message = f"{folder} is in use by another decemb run ({holder}); wait for it or choose another folder"
+            lock.acquire()
+        except LockHeld as held:
+            message = f"{folder} is in use by another decemb run ({held.holder}); wait for it or choose another folder"
             raise self._fail(message) from None
-        self._lock.seek(0)
-        self._lock.truncate()
-        self._lock.write(f"pid {os.getpid()}")
-        self._lock.flush()
+        self._lock = lock
         for stale in folder.parent.glob(f".{folder.name}.staging-*"):
             pid = stale.name.rsplit("staging-", 1)[1].split("-")[0]
             if not pid.isdigit() or not process_alive(int(pid)):
@@ -107,8 +99,7 @@ class OutputFolder:
 
     def close(self) -> None:
         if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
     def __enter__(self) -> OutputFolder:
