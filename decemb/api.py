@@ -20,10 +20,10 @@ from decemb.st.saved import is_saved_folder, open_saved_folder
 from decemb.strategies import Strategy, strategy_of
 
 
-def is_saved_model(source: str | os.PathLike[str]) -> bool:
+def is_saved_model(source: str | os.PathLike[str], *, trust_remote_code: bool = False) -> bool:
     """Whether ``source`` is a folder saved from a decemb SentenceTransformer (see
     :func:`decemb.st.saved.is_saved_folder`)."""
-    return is_saved_folder(source, DecembEmbedder.config_file_name)
+    return is_saved_folder(source, DecembEmbedder.config_file_name, trust_remote_code=trust_remote_code)
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -71,6 +71,7 @@ def load(
     attn_implementation: str | None = None,
     revision: str | None = None,
     adapter: str | None = None,
+    trust_remote_code: bool = False,
     **options: Any,
 ) -> SentenceTransformer:
     """Load a decoder-only model as a SentenceTransformer that embeds with ``strategy``.
@@ -82,11 +83,14 @@ def load(
     A folder saved by a decemb model's ``save`` reloads as saved when no strategy is given (the
     default strategy for any other source is ``mean``). ``deterministic=True`` makes every vector
     bit-identical whatever batch it is computed in (see :func:`decemb.forward.hidden_states_batch_independent`).
+    Code shipped in a folder (a planted module class, an ``auto_map``) never runs and is refused in one line,
+    unless ``trust_remote_code=True`` (see :mod:`decemb.trust`).
     """
-    if strategy is None and not options and settings is None and is_saved_model(source):
+    trust = {"trust_remote_code": trust_remote_code}
+    if strategy is None and not options and settings is None and is_saved_model(source, **trust):
         return open_saved_folder(
             DecembModel, source, device=device, dtype=dtype, attn_implementation=attn_implementation,
-            device_map=device_map,
+            device_map=device_map, **trust,
         )  # fmt: skip
     setting_values, strategy_options = split_options(options)
     encode_settings = settings_from(settings, **setting_values)
@@ -100,6 +104,7 @@ def load(
         attn_implementation=attn_implementation,
         revision=revision,
         adapter=adapter,
+        **trust,
     )
     return from_backbone(
         model, tokenizer, spec, settings=encode_settings, normalize=normalize, base_model=base_model_of(source)

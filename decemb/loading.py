@@ -17,6 +17,7 @@ from decemb.errors import ModelSourceError
 from decemb.gguf import cache_root, dequantized_gguf, is_gguf, safetensors_intact
 from decemb.models import MODEL_ALIASES
 from decemb.registry import suggest
+from decemb.trust import UnsafeModelError, refuse_code_configs
 
 __all__ = ["ModelSourceError", "cache_root", "dequantized_gguf", "load_backbone", "parse_dtype", "resolve_source"]
 
@@ -123,14 +124,21 @@ def load_backbone(
     adapter: str | os.PathLike[str] | None = None,
     local_files_only: bool | None = None,
     head: bool = False,
+    trust_remote_code: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load the base model (eval mode) and its tokenizer (with a pad token).
 
     ``head=True`` loads the causal LM with its LM head instead (a reranker reads vocabulary logits). The GGUF
     cache holds the base model: a head tied to the input embeddings (SmolLM2, Gemma) comes back from them, a
     separate one is read from the GGUF file itself; a folder or Hub model without head weights is refused.
+
+    Code shipped with the model never runs unless ``trust_remote_code=True``: a local folder whose configs
+    carry an ``auto_map`` is refused in one line (:func:`decemb.trust.refuse_code_configs`), and transformers
+    is always told ``trust_remote_code`` explicitly, so it never prompts.
     """
     resolved = resolve_source(source)
+    if resolved.kind == "folder" and not trust_remote_code:
+        refuse_code_configs(resolved.location)
     location = str(dequantized_gguf(resolved.gguf_file)) if resolved.gguf_file else resolved.location
     if local_files_only is None:
         local_files_only = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
@@ -140,14 +148,21 @@ def load_backbone(
     from transformers import AutoTokenizer
 
     torch_dtype = parse_dtype(dtype) or default_dtype(device, device_map)
-    model_kwargs: dict[str, Any] = {"dtype": torch_dtype, **hub}
+    model_kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code, **hub}
     if attn_implementation:
         model_kwargs["attn_implementation"] = attn_implementation
     if device_map is not None:
         model_kwargs["device_map"] = device_map
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, **hub)
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code, **hub)
         model = _from_pretrained(resolved, location, model_kwargs, head=head)
+    except ValueError as error:
+        if trust_remote_code or "trust_remote_code" not in str(error):
+            raise
+        raise UnsafeModelError(
+            f"model {os.fspath(source)!r} needs code shipped with it (transformers: custom code), which decemb "
+            "does not run; pass trust_remote_code=True only if you have read and trust that code"
+        ) from None
     except OSError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelSourceError(f"cannot load model {os.fspath(source)!r}: {first}") from error

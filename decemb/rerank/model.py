@@ -23,12 +23,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from decemb.rerank.loading import load_causal_lm
 from decemb.rerank.module import DecembPairEncoder
 from decemb.rerank.templates import QUESTION, PairTemplate, default_pair_template
+from decemb.st.installed import InstalledModulesOnly
 from decemb.st.saved import is_saved_folder, open_saved_folder
 
 __all__ = ["DecembReranker", "is_saved_reranker", "load_reranker", "reranker_from_causal_lm"]
 
 
-class DecembReranker(CrossEncoder):
+class DecembReranker(InstalledModulesOnly, CrossEncoder):
     """A plain ``CrossEncoder`` that checks its pairs before any work, so an error names the pair's index
     in the caller's list (``predict`` sorts pairs into batches by length)."""
 
@@ -73,9 +74,9 @@ def reranker_from_causal_lm(
     return DecembReranker(modules=[encoder, score], device=str(device), activation_fn=torch.nn.Identity())
 
 
-def is_saved_reranker(source: str | os.PathLike[str]) -> bool:
+def is_saved_reranker(source: str | os.PathLike[str], *, trust_remote_code: bool = False) -> bool:
     """Whether ``source`` is a folder saved from a decemb reranker (see :func:`decemb.st.saved.is_saved_folder`)."""
-    return is_saved_folder(source, DecembPairEncoder.config_file_name)
+    return is_saved_folder(source, DecembPairEncoder.config_file_name, trust_remote_code=trust_remote_code)
 
 
 def load_reranker(
@@ -91,13 +92,17 @@ def load_reranker(
     attn_implementation: str | None = None,
     revision: str | None = None,
     adapter: str | os.PathLike[str] | None = None,
+    trust_remote_code: bool = False,
 ) -> DecembReranker:
     """A zero-shot reranker from any decemb model source (alias, ``.gguf``, folder, Hub id; ``adapter``: a
-    PEFT adapter merged in), or a reranker folder saved by ``save`` (reloaded as saved)."""
-    if is_saved_reranker(source) and template is None and question is None and adapter is None:
+    PEFT adapter merged in), or a reranker folder saved by ``save`` (reloaded as saved). Code shipped in a
+    folder never runs unless ``trust_remote_code=True`` (see :mod:`decemb.trust`)."""
+    trust = {"trust_remote_code": trust_remote_code}
+    saved = is_saved_reranker(source, **trust)
+    if saved and template is None and question is None and adapter is None:
         reranker = open_saved_folder(
             DecembReranker, source, device=device, dtype=dtype, attn_implementation=attn_implementation,
-            device_map=device_map,
+            device_map=device_map, **trust,
         )  # fmt: skip
         if max_length != 512:
             reranker[0].max_seq_length = max_length
@@ -111,6 +116,7 @@ def load_reranker(
         attn_implementation=attn_implementation,
         revision=revision,
         adapter=adapter,
+        **trust,
     )
     return reranker_from_causal_lm(
         model,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from decemb.errors import ModelSourceError
+from decemb.trust import check_saved_folder
 
 # What ``model_kwargs`` may hold when sentence-transformers reloads a saved folder.
 LOAD_KWARGS = ("dtype", "torch_dtype", "attn_implementation", "device_map")
@@ -25,10 +26,12 @@ def read_saved_module(
     revision: str | None = None,
     local_files_only: bool = False,
     model_kwargs: dict[str, Any] | None = None,
+    trust_remote_code: bool = False,
 ) -> tuple[dict[str, Any], Any, Any]:
     """``(config, model, tokenizer)`` of a module saved in a folder or Hub repo: its config file (a damaged one
     is a one-line error naming it) and the weights loaded by ``loader`` (decemb's loader for the module's
-    kind). ``model_kwargs`` other than :data:`LOAD_KWARGS` are refused rather than silently dropped."""
+    kind, given ``trust_remote_code`` as the model was opened with it). ``model_kwargs`` other than
+    :data:`LOAD_KWARGS` are refused rather than silently dropped."""
     options = dict(model_kwargs or {})
     unknown = sorted(set(options) - set(LOAD_KWARGS))
     if unknown:
@@ -46,30 +49,36 @@ def read_saved_module(
         dtype=options.get("dtype") or options.get("torch_dtype"),
         attn_implementation=options.get("attn_implementation"),
         device_map=options.get("device_map"),
+        trust_remote_code=trust_remote_code,
     )
     return config, model, tokenizer
 
 
-def is_saved_folder(source: str | os.PathLike[str], config_file_name: str) -> bool:
+def is_saved_folder(source: str | os.PathLike[str], config_file_name: str, *, trust_remote_code: bool = False) -> bool:
     """Whether ``source`` is a folder saved by a decemb model whose first module writes ``config_file_name``.
-    Its module classes must all be decemb's or sentence-transformers' own (what makes trusting its code
-    safe); a foreign class or an unreadable ``modules.json`` is an error naming the folder."""
+    Unless ``trust_remote_code``, the folder must not be able to run code of its own
+    (:func:`decemb.trust.check_saved_folder`: installed module classes only, no ``auto_map``); an unreadable
+    ``modules.json`` is an error naming it."""
     folder = Path(os.fspath(source)).expanduser()
     if not (folder / "modules.json").is_file() or not (folder / config_file_name).is_file():
         return False
-    try:
-        types = [module.get("type", "") for module in json.loads((folder / "modules.json").read_text())]
-    except (ValueError, AttributeError, TypeError) as error:
-        raise ModelSourceError(f"{folder / 'modules.json'} is not a valid module list ({error})") from None
-    foreign = [t for t in types if not t.startswith(("decemb.", "sentence_transformers."))]
-    if foreign:
-        raise ValueError(f"{folder} lists module classes outside decemb and sentence-transformers: {foreign}")
+    if not trust_remote_code:
+        check_saved_folder(folder)
     return True
 
 
-def open_saved_folder(model_class: Any, source: str | os.PathLike[str], *, device: Any = None, **load: Any) -> Any:
-    """``model_class(source)`` for a folder :func:`is_saved_folder` accepted, with ``trust_remote_code`` (the
-    check above is what makes it safe) and the loading options of :data:`LOAD_KWARGS` that are set."""
+def open_saved_folder(
+    model_class: Any,
+    source: str | os.PathLike[str],
+    *,
+    device: Any = None,
+    trust_remote_code: bool = False,
+    **load: Any,
+) -> Any:
+    """``model_class(source)`` for a folder :func:`is_saved_folder` accepted, with the loading options of
+    :data:`LOAD_KWARGS` that are set. ``model_class`` resolves module classes through
+    :class:`~decemb.st.installed.InstalledModulesOnly`, so ``trust_remote_code`` stays ``False`` unless the
+    caller gives it."""
     from decemb.loading import parse_dtype
 
     if load.get("dtype") is not None:
@@ -77,7 +86,7 @@ def open_saved_folder(model_class: Any, source: str | os.PathLike[str], *, devic
     return model_class(
         os.fspath(source),
         device=None if device is None else str(device),
-        trust_remote_code=True,
+        trust_remote_code=trust_remote_code,
         model_kwargs={key: value for key, value in load.items() if value is not None},
     )
 
@@ -110,7 +119,7 @@ class SavedModuleLoader:
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision}
         config, model, tokenizer = read_saved_module(
             cls, model_name_or_path, cls._weights_loader(), subfolder=subfolder,
-            local_files_only=local_files_only, model_kwargs=model_kwargs, **hub,
+            local_files_only=local_files_only, model_kwargs=model_kwargs,
+            trust_remote_code=bool(kwargs.get("trust_remote_code")), **hub,
         )  # fmt: skip
         return cls._from_saved(config, model, tokenizer)
-
