@@ -30,7 +30,7 @@ from decemb.locks import FolderLock, LockHeld
 MARKER = ".decemb-output.json"
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange_folders(a: Path, b: Path) -> bool:
     """Swap two folders atomically; ``False`` where the platform cannot."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -127,7 +127,7 @@ class OutputFolder:
             _sync(staging)
             if not folder.exists():
                 os.replace(staging, folder)
-            elif _exchange(staging, folder):
+            elif exchange_folders(staging, folder):
                 shutil.rmtree(staging, ignore_errors=True)  # now holds the previous set
             else:
                 previous = folder.with_name(f".{folder.name}.staging-{os.getpid()}-previous")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 PAIRS = [
     ("A man is playing a guitar.", "A man plays the guitar.", 4.8),
@@ -25,3 +26,16 @@ def write_pairs_csv(path: Path, rows: Sequence[tuple[str, str, float]] = PAIRS) 
         writer.writerow(["query", "doc", "score"])
         writer.writerows(rows)
     return path
+
+
+def interrupt_at(step: int) -> Any:
+    """A trainer callback that raises ``KeyboardInterrupt`` (as Ctrl-C would) at the end of optimizer step
+    ``step``, before that step is logged or checkpointed: the run stops with its earlier checkpoints only."""
+    from transformers import TrainerCallback
+
+    class InterruptAt(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == step:
+                raise KeyboardInterrupt
+
+    return InterruptAt()

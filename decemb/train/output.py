@@ -2,7 +2,11 @@
 evaluation history, and the final files staged in ``final/``), and ``final/`` is renamed to ``DIR`` in one
 step once ``model/`` (and ``adapter/``), ``metrics.json`` and ``config.json`` are all written. An
 interrupted run leaves ``DIR.partial/``; running the same config again resumes from its last complete
-checkpoint."""
+checkpoint.
+
+One run at a time: :meth:`Workspace.lock` takes a :class:`~decemb.locks.FolderLock` on ``DIR`` and one on
+``DIR.partial`` before anything is read or written, and holds them until the result is published; a second
+run on either folder is refused at once, naming the process that holds it."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from decemb.errors import ConfigError
+from decemb.locks import FolderLock, LockHeld
+from decemb.outputs import exchange_folders
 from decemb.train.config import TrainConfig
 from decemb.train.trainer import last_checkpoint
 
@@ -52,7 +58,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class Workspace:
-    """``out`` (the result) and ``work`` = ``out.partial`` (everything in progress)."""
+    """``out`` (the result) and ``work`` = ``out.partial`` (everything in progress). :meth:`lock` first (or
+    ``with Workspace(out) as workspace:``): :meth:`prepare` and :meth:`publish` refuse to run without it."""
 
     def __init__(self, out: str | os.PathLike[str]) -> None:
         self.out = Path(out).expanduser().absolute()
@@ -61,15 +68,69 @@ class Workspace:
         self.final = self.work / "final"
         self.history = self.work / "eval-history.jsonl"
         self.before = self.work / "eval-before.json"
+        self._locks: list[FolderLock] = []
+        self._overwrite = False
+
+    # -- one run at a time ------------------------------------------------------------------------
+    @property
+    def locked(self) -> bool:
+        return bool(self._locks)
+
+    def lock(self) -> Workspace:
+        """Lock ``out`` and ``work`` for this process; a ``ConfigError`` on ``--out`` naming the holder's pid
+        when another run holds either. Nothing else is read or written (but ``out``'s parent is created)."""
+        if self._locks:
+            return self
+        taken: list[FolderLock] = []
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            for folder in (self.out, self.work):
+                taken.append(FolderLock(folder).acquire())
+        except LockHeld as held:
+            for lock in taken:
+                lock.release()
+            raise ConfigError(
+                f"{held.folder} is in use by another decemb run ({held.holder}); wait for it or choose another --out",
+                key="--out",
+            ) from None
+        except OSError as error:
+            for lock in taken:
+                lock.release()
+            raise ConfigError(
+                f"cannot write next to {self.out} ({error.strerror}: {error.filename})", key="--out"
+            ) from None
+        self._locks = taken
+        return self
+
+    def unlock(self) -> None:
+        for lock in reversed(self._locks):
+            lock.release()
+        self._locks = []
+
+    def __enter__(self) -> Workspace:
+        return self.lock()
+
+    def __exit__(self, *exc: object) -> None:
+        self.unlock()
+
+    def _require_lock(self, action: str) -> None:
+        if not self._locks:
+            raise RuntimeError(f"lock the workspace of {self.out} before you {action} it")
+
+    # -- the run's folders ------------------------------------------------------------------------
+    def _occupied(self) -> bool:
+        return self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir()))
 
     def check(self, config: TrainConfig) -> None:
         """An existing, non-empty output is an error unless ``overwrite``."""
-        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())) and not config.overwrite:
+        if self._occupied() and not config.overwrite:
             raise ConfigError(f"{self.out} already exists; choose another --out or set overwrite: true", key="--out")
 
     def prepare(self, config: TrainConfig) -> Path | None:
         """Check the output and set up the work folder; return the checkpoint to resume from, if any."""
+        self._require_lock("prepare")
         self.check(config)
+        self._overwrite = config.overwrite
         identity = fingerprint(config)
         saved = self.work / "run.json"
         if self.work.exists():
@@ -94,14 +155,19 @@ class Workspace:
         return self.final
 
     def publish(self) -> Path:
-        """Move the staged result to ``out`` in one rename (an existing ``out`` is replaced only with
-        ``overwrite``, checked in :meth:`prepare`), then drop the work folder."""
-        old = None
-        if self.out.exists():
-            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
-            os.replace(self.out, old)
-        os.replace(self.final, self.out)
-        if old is not None:
+        """Put the staged result in place of ``out`` (the two folders exchanged in one step where the platform
+        can, else two renames), then drop the work folder; only under the lock, so no other run can be
+        writing either. An ``out`` that appeared meanwhile is replaced only with ``overwrite``."""
+        self._require_lock("publish")
+        out = self.out
+        if self._occupied() and not self._overwrite:
+            raise ConfigError(f"{out} appeared while training; the trained result stays in {self.final}", key="--out")
+        if not out.exists():
+            os.replace(self.final, out)
+        elif not (out.is_dir() and exchange_folders(self.final, out)):  # exchanged: final now holds the previous set
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(self.final, out)
             shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(self.work, ignore_errors=True)
-        return self.out
+        return out

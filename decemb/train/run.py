@@ -1,10 +1,10 @@
 """``decemb.train.train(config, out_dir)``: check everything, train with sentence-transformers, save and publish.
 
-Order of work (every check before the first training step): config → strategy and loss options → data
-(files, columns, shape vs loss) → evaluation tasks → output folder → model (source, max_length vs the
-template, layer, LoRA targets, MNTP's LM head) → hard-negative mining → evaluation before → training
-(checkpoints, evaluation every N steps) → merge → evaluation after → ``DIR/model``, ``DIR/adapter``,
-``DIR/metrics.json`` staged and renamed into place.
+Order of work (every check before the first training step): config → output folder locked → strategy and
+loss options → data (files, columns, shape vs loss) → evaluation tasks → output folder checked → model (source,
+max_length vs the template, layer, LoRA targets, MNTP's LM head) → hard-negative mining → evaluation before →
+training (checkpoints, evaluation every N steps) → merge → evaluation after → ``DIR/model``, ``DIR/adapter``,
+``DIR/metrics.json`` staged and renamed into place → the lock released (on every exit path).
 """
 
 from __future__ import annotations
@@ -139,6 +139,17 @@ class TrainingRun:
     started: float
 
     def run(self) -> TrainResult:
+        """Train, save and publish; the workspace's locks are released however it ends."""
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the output folder (a prepared run that is never run holds it until this or the process ends)."""
+        self.workspace.unlock()
+
+    def _run(self) -> TrainResult:
         config, workspace, st = self.config, self.workspace, self.model
         resume = str(self.resume_from) if self.resume_from is not None else None
         if resume is not None:
@@ -177,7 +188,7 @@ class TrainingRun:
                 "steps": steps,
                 "epochs": round(float(state.epoch or 0.0), 4),
                 "losses": _losses(state.log_history),
-                "train_loss": round(float(output.training_loss), 5),
+                "train_loss": round(self.trainer.whole_train_loss(output), 5),  # all segments of a resumed run
                 "resumed_from": None if self.resume_from is None else self.resume_from.name,
                 "wall_s": round(wall, 1),
             },
@@ -198,9 +209,20 @@ def prepare_training(
     config: ConfigSource, out_dir: str | os.PathLike[str], *, overrides: Sequence[str] = (), report: Report = print
 ) -> TrainingRun:
     """Check everything (config, data, tasks, output, model, LoRA targets), mine, evaluate before, and build
-    the trainer; nothing is trained yet and ``out_dir`` is not touched (only ``out_dir.partial``)."""
+    the trainer; nothing is trained yet and ``out_dir`` is not touched (only ``out_dir.partial``). Both are
+    locked first (another run holding them is refused at once) and stay locked until :meth:`TrainingRun.run`
+    ends or :meth:`TrainingRun.close`."""
     started = time.perf_counter()
     config = _config(config, overrides)
+    workspace = Workspace(out_dir).lock()  # a folder another run holds is refused before anything is read
+    try:
+        return _prepare(config, workspace, report, started)
+    except BaseException:
+        workspace.unlock()
+        raise
+
+
+def _prepare(config: TrainConfig, workspace: Workspace, report: Report, started: float) -> TrainingRun:
     _require("datasets", *(("peft",) if config.finetune == "lora" else ()))
     from datasets import Dataset
     from transformers import set_seed
@@ -213,7 +235,6 @@ def prepare_training(
     data = load_train_data(config.data, data_root)
     check_loss_data(config, data)
     tasks = load_eval_tasks(config.eval, data_root)
-    workspace = Workspace(out_dir)
     workspace.check(config)
 
     set_seed(config.training.seed)

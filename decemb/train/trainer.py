@@ -5,10 +5,16 @@ A checkpoint stores the trainable weights (the LoRA weights, or every weight und
 complete (``COMPLETE``) only once all of them are written; an unmarked one (a run killed while writing
 it) is never resumed from. sentence-transformers' own checkpoint format cannot hold a PEFT-wrapped
 decemb model (its ``save`` writes adapter files that ``DecembEmbedder.load`` cannot read back).
+
+The loss is also logged at every checkpoint step, so a checkpoint's ``trainer_state.json`` holds the loss
+history up to its very step and a resumed run continues it exactly. transformers' ``train_loss`` of a resumed
+``train()`` call averages that call's steps only; :meth:`DecembTrainer.whole_train_loss` is the whole run's,
+as an uninterrupted run reports it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,13 +24,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from transformers import TrainerCallback
 
 from decemb.strategies import Kind
 from decemb.train.config import TrainConfig
 from decemb.train.losses import uses_in_batch_negatives
 from decemb.train.sampler import WholePassNoDuplicatesBatchSampler
 
-__all__ = ["COMPLETE", "WEIGHTS", "DecembTrainer", "last_checkpoint", "training_arguments"]
+__all__ = ["COMPLETE", "WEIGHTS", "DecembTrainer", "last_checkpoint", "loss_sum_at", "training_arguments"]
 
 WEIGHTS = "trainable.safetensors"
 COMPLETE = "COMPLETE"
@@ -37,8 +44,51 @@ def _trainable(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
+def loss_sum_at(checkpoint: Path) -> tuple[int, float]:
+    """``(step, summed step losses up to it)`` of a checkpoint, from its logged losses (each the mean over the
+    steps since the previous log). In a checkpoint written before losses were logged at checkpoints, the
+    steps after its last log are missing from the sum."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        step, history = int(state["global_step"]), state["log_history"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, 0.0
+    total, last = 0.0, 0
+    for entry in history:
+        if "loss" in entry and last < entry.get("step", 0) <= step:
+            total, last = total + float(entry["loss"]) * (entry["step"] - last), entry["step"]
+    return step, total
+
+
+class _LogAtCheckpoints(TrainerCallback):
+    """Log the loss whenever a checkpoint is saved (runs after transformers' flow callback has decided)."""
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if control.should_save:
+            control.should_log = True
+
+
 class DecembTrainer(SentenceTransformerTrainer):
     """``SentenceTransformerTrainer`` with decemb checkpoints (see the module docstring)."""
+
+    # (step, summed step losses) where this train() call started: the earlier segments of a resumed run
+    _resumed_at: tuple[int, float] = (0, 0.0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_callback(_LogAtCheckpoints)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
+        resumed = isinstance(resume_from_checkpoint, str)
+        self._resumed_at = loss_sum_at(Path(resume_from_checkpoint)) if resumed else (0, 0.0)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def whole_train_loss(self, output: Any) -> float:
+        """The mean step loss of the whole run, from ``train()``'s output (which averages its own steps only)."""
+        steps, (start, before) = int(self.state.global_step), self._resumed_at
+        if steps <= 0 or start <= 0:
+            return float(output.training_loss)
+        return (before + float(output.training_loss) * (steps - start)) / steps
 
     def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
         folder = Path(output_dir if output_dir is not None else self.args.output_dir)
