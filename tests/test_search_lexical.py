@@ -59,7 +59,7 @@ def test_top_k_ties_unknown_terms_and_bad_arguments():
     for bad in (0, -5, True, 2.0):
         with pytest.raises(ValueError, match=f"top_k must be a positive int \\(got {bad!r}\\)"):
             index.search(["alpha"], top_k=bad)
-    with pytest.raises(ValueError, match="k1 >= 0 and 0 <= b <= 1"):
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
         Bm25Settings(b=1.5)
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["Bm25Settings", "LexicalIndex", "bm25s"]
 
@@ -32,20 +32,18 @@ def bm25s() -> Any:
     return module
 
 
-@dataclass(frozen=True)
-class Bm25Settings:
-    """How texts become terms and terms become scores; recorded with a saved index (a query must be read the
-    same way as the corpus was)."""
+class Bm25Settings(BaseModel):
+    """How texts become terms and terms become scores (``k1``, ``b``, bm25s' ``method``, ``stopwords``: a
+    language code or none, ``stemmer``: a Snowball language or none); recorded with a saved index, since a
+    query must be read the way the corpus was."""
 
-    k1: float = 1.5
-    b: float = 0.75
-    method: str = "lucene"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k1: float = Field(1.5, ge=0)
+    b: float = Field(0.75, ge=0, le=1)
+    method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
     stopwords: str | None = "en"
     stemmer: str | None = "english"
-
-    def __post_init__(self) -> None:
-        if self.k1 < 0 or not 0 <= self.b <= 1:
-            raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={self.k1}, b={self.b})")
 
     def tokenize(self, texts: Sequence[str]) -> Any:
         stemmer = None
@@ -106,7 +104,7 @@ class LexicalIndex:
         target = Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         self.retriever.save(str(target), show_progress=False)
-        record = {"settings": asdict(self.settings), "count": self.count}
+        record = {"settings": self.settings.model_dump(), "count": self.count}
         (target / SETTINGS_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
@@ -116,7 +114,7 @@ class LexicalIndex:
             record = json.loads((source / SETTINGS_FILE).read_text(encoding="utf-8"))
             settings = Bm25Settings(**record["settings"])
             count = int(record["count"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:  # pydantic's ValidationError is a ValueError
             raise ValueError(f"{source / SETTINGS_FILE} is missing or damaged ({error})") from None
         retriever = bm25s().BM25.load(str(source), mmap=mmap, show_progress=False, verbosity=0)
         return cls(retriever, settings, count)

@@ -17,6 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 
+from decemb.search.fusion import FusionSettings
+from decemb.search.lexical import Bm25Settings
+
 __all__ = [
     "ClassificationTaskConfig",
     "ClusteringTaskConfig",
@@ -145,11 +148,18 @@ class RetrievalTaskConfig(_TaskBase):
     kept whole unless ``corpus_limit`` is set: then it holds every document relevant to a kept query
     plus a seeded sample of the other documents, ``max(corpus_limit, #relevant)`` documents in all.
     ``use_title`` makes a document's text ``title + " " + text`` (the BEIR convention).
+
+    ``retriever``: ``dense`` (cosine of the model's vectors; the default), ``bm25`` (lexical, no model:
+    :mod:`decemb.search.lexical`, settings in ``bm25``) or ``hybrid`` (both, fused by ``fusion``:
+    :mod:`decemb.search.fusion`; ``method`` rrf or weighted, ``k``, ``weights`` [bm25, dense], ``depth``).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["retrieval"] = "retrieval"
+    retriever: Literal["dense", "bm25", "hybrid"] = "dense"
+    bm25: Bm25Settings | None = None
+    fusion: FusionSettings | None = None
     path: str = Field(min_length=1)
     format: Literal["beir", "jsonl"] = "beir"
     split: str = Field(default="test", min_length=1)
@@ -166,6 +176,15 @@ class RetrievalTaskConfig(_TaskBase):
     def _jsonl_only(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None and info.data.get("format") == "beir":
             raise ValueError(f"{info.field_name} applies only to format 'jsonl'; 'beir' uses the fixed layout")
+        return value
+
+    @field_validator("bm25", "fusion")
+    @classmethod
+    def _retriever_options(cls, value: Any, info: ValidationInfo) -> Any:
+        retriever = info.data.get("retriever", "dense")
+        uses = {"bm25": ("bm25", "hybrid"), "fusion": ("hybrid",)}[str(info.field_name)]
+        if value is not None and retriever not in uses:
+            raise ValueError(f"{info.field_name} applies only to retriever {' or '.join(uses)} (got {retriever!r})")
         return value
 
     def corpus_file(self) -> str:

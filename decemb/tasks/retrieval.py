@@ -1,4 +1,4 @@
-"""Retrieval: rank a corpus for each query by cosine similarity and score the ranking against qrels."""
+"""Retrieval: rank a corpus for each query (dense cosine, BM25 or both fused) and score it against qrels."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from decemb.search.fusion import FusionSettings, fuse
+from decemb.search.lexical import Bm25Settings, LexicalIndex
 from decemb.tasks._io import Table, column, read_table, resolve_path
 from decemb.tasks._sampling import sample_indices
 from decemb.tasks.base import EncodeRequest, TaskDataError, check_embeddings
@@ -26,10 +28,11 @@ TOP_K = 100
 class RetrievalTask:
     """Scores (x100): ``ndcg@10``, ``mrr@10``, ``map@100``, ``recall@10``, ``recall@100``, ``accuracy@1``.
 
-    Ranking: ``sentence_transformers.util.semantic_search`` (cosine, top 100). Metrics:
+    Ranking (``retriever``): ``dense``, ``sentence_transformers.util.semantic_search`` (cosine, top 100);
+    ``bm25``, :class:`~decemb.search.lexical.LexicalIndex` over the same document texts (no model, nothing to
+    encode); ``hybrid``, both fused (:func:`~decemb.search.fusion.fuse`). Metrics:
     ``InformationRetrievalEvaluator.compute_metrics`` from sentence-transformers on those hit lists
-    (binary relevance; ties broken by ascending corpus id). Queries are ``query``-kind requests, the
-    corpus ``document``-kind.
+    (binary relevance). Queries are ``query``-kind requests, the corpus ``document``-kind.
     """
 
     name: str
@@ -39,10 +42,16 @@ class RetrievalTask:
     docs: list[str]
     relevant: dict[str, set[str]]  # query id -> ids of relevant documents (all in doc_ids)
     info: dict[str, Any] = field(default_factory=dict)
+    retriever: str = "dense"
+    bm25: Bm25Settings = field(default_factory=Bm25Settings)
+    fusion: FusionSettings = field(default_factory=FusionSettings)
     type: str = field(default="retrieval", init=False)
     main_metric: str = field(default="ndcg@10", init=False)
+    _lexical: Any = field(default=None, init=False, repr=False, compare=False)
 
     def requests(self) -> dict[str, EncodeRequest]:
+        if self.retriever == "bm25":
+            return {}
         return {
             "queries": EncodeRequest("query", list(self.queries)),
             "corpus": EncodeRequest("document", list(self.docs)),
@@ -69,8 +78,15 @@ class RetrievalTask:
             raise RuntimeError(f"task {self.name!r}: query order mismatch with InformationRetrievalEvaluator")
         return evaluator
 
-    def _hits(self, embeddings: dict[str, np.ndarray]) -> list[list[dict[str, Any]]]:
-        """Each query's cosine top 100 as the evaluator reads them (``corpus_id``: the document id)."""
+    def lexical_rankings(self) -> list[list[tuple[str, float]]]:
+        """Each query's BM25 top 100 as ``(document id, score)`` (the index is built once per task)."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex.build(self.docs, self.bm25)
+        found = self._lexical.search(self.queries, top_k=TOP_K)
+        return [[(self.doc_ids[position], score) for position, score in row] for row in found]
+
+    def dense_rankings(self, embeddings: dict[str, np.ndarray]) -> list[list[tuple[str, float]]]:
+        """Each query's cosine top 100 as ``(document id, score)``."""
         import torch
         from sentence_transformers.util import semantic_search
 
@@ -80,7 +96,22 @@ class RetrievalTask:
             torch.from_numpy(arrays["corpus"].astype(np.float32)),
             top_k=TOP_K,
         )
-        return [[{"corpus_id": self.doc_ids[h["corpus_id"]], "score": h["score"]} for h in row] for row in hits]
+        return [[(self.doc_ids[h["corpus_id"]], float(h["score"])) for h in row] for row in hits]
+
+    def rankings(self, embeddings: dict[str, np.ndarray]) -> list[list[tuple[str, float]]]:
+        """The first stage of this task's ``retriever``: each query's top 100, best first."""
+        if self.retriever == "bm25":
+            check_embeddings(self.name, self.requests(), embeddings)
+            return self.lexical_rankings()
+        dense = self.dense_rankings(embeddings)
+        if self.retriever == "dense":
+            return dense
+        fused = [fuse([lexical, row], self.fusion) for lexical, row in zip(self.lexical_rankings(), dense)]
+        return [[(str(doc), score) for doc, score in row[:TOP_K]] for row in fused]
+
+    def _hits(self, embeddings: dict[str, np.ndarray]) -> list[list[dict[str, Any]]]:
+        """The rankings as the evaluator reads them (``corpus_id``: the document id); only the order counts."""
+        return self._ranked(self.rankings(embeddings))
 
     def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
         return _metrics(self._evaluator().compute_metrics(self._hits(embeddings)))
@@ -225,5 +256,9 @@ def load_retrieval(config: RetrievalTaskConfig, data_root: Path) -> RetrievalTas
             "split": config.split,
             "skipped": skipped,
             "eligible_queries": len(eligible),
+            "retriever": config.retriever,
         },
+        retriever=config.retriever,
+        bm25=config.bm25 or Bm25Settings(),
+        fusion=config.fusion or FusionSettings(),
     )
