@@ -179,7 +179,10 @@ def test_an_interrupted_commit_leaves_the_previous_index(tmp_path, embedder, mon
     monkeypatch.undo()
     assert index.count == 6  # the in-memory index went back to the disk's
     assert SearchIndex.open(tmp_path / "idx", embedder).count == 6
-    index.add(IDS[6:], CORPUS[6:], embedder)  # the next commit sweeps the orphaned generation
+    assert files(tmp_path / "idx") == ["docs-1.jsonl", "manifest.json", "vectors-1.faiss"]  # its files removed
+    (tmp_path / "idx" / "vectors-2.faiss").write_bytes(b"left by a killed write")
+    (tmp_path / "idx" / ".docs-2.jsonl.x1.tmp").write_text("half")
+    index.add(IDS[6:], CORPUS[6:], embedder)  # skips the killed write's generation, then sweeps its files
     assert files(tmp_path / "idx") == ["docs-3.jsonl", "manifest.json", "vectors-3.faiss"]
 
 

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
         CorruptIndexError,
         DuplicateIdError,
         EmptyCorpusError,
+        IndexBusyError,
         IndexExistsError,
         IndexMismatchError,
         IndexNotFoundError,
+        IndexWriteError,
         SearchError,
     )
     from decemb.search.evaluate import (

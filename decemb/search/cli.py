@@ -2,7 +2,8 @@
 
 ``add_search_parser(subparsers)`` adds the ``search`` command to ``decemb``'s parser; ``run_search(args)``
 runs it and returns the exit status. User errors are :class:`decemb.errors.ConfigError`\\ s (one line naming
-the option, file or index folder), which the ``decemb`` entry point prints before exiting with status 2.
+the option, file or index folder), which the ``decemb`` entry point prints before exiting with status 2
+(among them: another writer holding the index past ``--lock-wait``, a full or read-only disk).
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
     return value
 
 
@@ -68,6 +79,8 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     mode = build.add_mutually_exclusive_group()
     mode.add_argument("--add", action="store_true", help="add the corpus's documents to an existing index")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    wait = "seconds to wait for another process writing INDEX (default: 600)"
+    build.add_argument("--lock-wait", type=_seconds, default=600.0, metavar="SECONDS", help=wait)
     build.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     from decemb.distributed.command import add_ray_options
 
@@ -141,9 +154,10 @@ def _build(args: argparse.Namespace) -> int:
         raise ConfigError("--add embeds in-process; build a new index (or --overwrite) to use Ray", key="--ray")
     model = _embedder(source, strategy, settings, args, "--model")
     vectors = None if ray is None else _vectors_on_ray(args, source, strategy, settings, ids, texts, ray)
+    common = {"batch_size": args.batch_size, "show_progress": not args.quiet, "lock_wait": args.lock_wait}
     if args.add:
         index = SearchIndex.open(args.index, model)
-        added = index.add(ids, texts, model, batch_size=args.batch_size, show_progress=not args.quiet)
+        added = index.add(ids, texts, model, **common)
         print(f"decemb: added {added} documents to {args.index} ({index.count} in all, {index.kind})", file=sys.stderr)
         return 0
     index = SearchIndex.build(
@@ -156,10 +170,9 @@ def _build(args: argparse.Namespace) -> int:
         hnsw_m=args.hnsw_m,
         ef_construction=args.ef_construction,
         ef_search=args.ef_search,
-        batch_size=args.batch_size,
-        show_progress=not args.quiet,
         overwrite=args.overwrite,
         vectors=vectors,
+        **common,
     )
     print(f"decemb: indexed {index.count} documents ({index.dim}-d, {index.kind}) into {args.index}", file=sys.stderr)
     return 0
@@ -176,7 +189,6 @@ def _vectors_on_ray(
 ) -> Any:
     """The corpus's document vectors from a sharded run on Ray (same model, strategy and settings as the
     index records), in corpus order."""
-    import json
     import tempfile
 
     from decemb.distributed import EncodeJob, encode_shards, open_source, read_vectors

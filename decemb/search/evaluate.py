@@ -23,6 +23,7 @@ import torch
 from sentence_transformers import CrossEncoder, SentenceTransformer
 from tqdm.auto import tqdm
 
+from decemb.search.errors import check_count
 from decemb.tasks.retrieval import TOP_K, RetrievalTask
 
 __all__ = ["RerankEvaluation", "evaluate_rerank", "exact_rankings", "rerank_rankings", "score_rankings"]
@@ -43,6 +44,7 @@ def exact_rankings(task: RetrievalTask, embeddings: Mapping[str, Any], top_k: in
 
     from decemb.tasks.base import check_embeddings
 
+    top_k = check_count("top_k", top_k)
     arrays = check_embeddings(task.name, task.requests(), dict(embeddings))
     hits = semantic_search(
         torch.from_numpy(arrays["queries"].astype(np.float32)),
@@ -63,8 +65,7 @@ def rerank_rankings(
 ) -> tuple[list[Ranking], list[float]]:
     """Each query's first ``top_k`` candidates reordered by ``reranker`` (rerank scores), the rest after them
     unchanged; and the seconds each query's rerank took."""
-    if top_k < 1:
-        raise ValueError(f"rerank top_k must be > 0, got {top_k}")
+    top_k, batch_size = check_count("top_k", top_k), check_count("batch_size", batch_size)
     texts = dict(zip(task.doc_ids, task.docs, strict=True))
     out: list[Ranking] = []
     seconds: list[float] = []
@@ -121,6 +122,7 @@ def evaluate_rerank(
     comparison runner holds them), or ``embedder`` (queries and corpus encoded here)."""
     if not isinstance(task, RetrievalTask):
         raise TypeError(f"a rerank stage needs a retrieval task, got {type(task).__name__}")
+    top_k, batch_size = check_count("top_k", top_k), check_count("batch_size", batch_size)
     latency: dict[str, float] = {}
     n = len(task.query_ids)
     if rankings is None:

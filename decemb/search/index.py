@@ -8,29 +8,34 @@
 Vectors are L2-normalised, so scores are cosine similarities. ``kind="exact"`` is a flat inner-product
 index (BLAS; exact), ``"hnsw"`` an HNSW graph (approximate, sub-linear), ``"auto"`` picks exact up to
 :data:`AUTO_EXACT_MAX` documents. The folder layout and atomic commits are in :mod:`decemb.search.store`.
+
+One writer at a time: build and add embed, then take the folder's lock (waiting ``lock_wait`` seconds at
+most), reload what another writer committed meanwhile and commit on top (:mod:`decemb.search.writing`).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
 import decemb.search.store as store
 from decemb.search.corpus import check_corpus
-from decemb.search.errors import CorruptIndexError, IndexExistsError, SearchError
+from decemb.search.errors import CorruptIndexError, SearchError, check_count
 from decemb.search.identity import check_identity, model_identity
+from decemb.search.writing import DEFAULT_LOCK_WAIT, build_target, check_build, check_lock_wait, writer_lock
 
 __all__ = ["AUTO_EXACT_MAX", "Hit", "IndexKind", "SearchIndex", "embed_documents", "embed_queries", "faiss"]
 
 IndexKind = Literal["auto", "exact", "hnsw"]
 AUTO_EXACT_MAX = 50_000
+_OPEN_ATTEMPTS = 5  # a reader re-reads the manifest this many times when commits remove its files
 
 
 def faiss() -> Any:
@@ -126,21 +131,16 @@ class SearchIndex:
         show_progress: bool = False,
         overwrite: bool = False,
         vectors: Any = None,
+        lock_wait: float = DEFAULT_LOCK_WAIT,
     ) -> SearchIndex:
         """Embed ``texts`` (document side) and write a new index; nothing is written unless all succeeds.
 
         ``vectors``: the documents' vectors when the caller already has them (from ``model``'s
-        ``encode_document``, e.g. the comparison runner's cache); they are not recomputed."""
+        ``encode_document``, e.g. the comparison runner's cache); they are not recomputed. ``lock_wait``:
+        seconds to wait for another writer of ``folder`` (see :mod:`decemb.search.writing`)."""
         folder = Path(folder).expanduser()
-        if kind not in ("auto", "exact", "hnsw"):
-            raise SearchError(f"unknown index kind {kind!r}; expected auto, exact or hnsw", key="kind")
-        if (folder / store.MANIFEST).exists() and not overwrite:
-            raise IndexExistsError("an index exists here; add documents to it, or overwrite it", file=folder)
-        if folder.is_dir() and any(folder.iterdir()) and not (folder / store.MANIFEST).exists():
-            raise SearchError("the folder is not empty and holds no index; choose a new folder", file=folder)
-        for name, value in (("hnsw_m", hnsw_m), ("ef_construction", ef_construction), ("ef_search", ef_search)):
-            if value < 1:
-                raise SearchError(f"must be > 0, got {value}", key=name)
+        counts = dict(hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search, batch_size=batch_size)
+        check_build(folder, overwrite, kind, lock_wait, counts)
         ids, texts = check_corpus(ids, texts)
         resolved = ("exact" if len(ids) <= AUTO_EXACT_MAX else "hnsw") if kind == "auto" else kind
         started = time.perf_counter()
@@ -156,11 +156,10 @@ class SearchIndex:
             index = lib.IndexHNSWFlat(vectors.shape[1], hnsw_m, lib.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = ef_construction
         index.add(vectors)
-        previous = store.read_manifest(folder) if (folder / store.MANIFEST).exists() else {}
         manifest = {
             "format": store.FORMAT,
             "version": store.VERSION,
-            "generation": previous.get("generation", 0),
+            "generation": 0,
             "kind": resolved,
             "metric": "cosine",
             "dim": int(vectors.shape[1]),
@@ -171,7 +170,9 @@ class SearchIndex:
             "faiss": getattr(lib, "__version__", None),
         }
         built = cls(folder, manifest, index, ids, texts)
-        built._commit()
+        with writer_lock(folder, lock_wait):
+            built.manifest["generation"] = build_target(folder, overwrite)  # another writer may have built
+            built._commit()
         return built
 
     def add(
@@ -183,37 +184,48 @@ class SearchIndex:
         batch_size: int = 32,
         show_progress: bool = False,
         vectors: Any = None,
+        lock_wait: float = DEFAULT_LOCK_WAIT,
     ) -> int:
         """Embed and add documents (ids new to the index), committed as a new generation; returns how many.
-        ``vectors``: their vectors, when already computed with ``model``."""
+        ``vectors``: their vectors, when already computed with ``model``. ``lock_wait``: seconds to wait
+        for another writer; documents another writer committed meanwhile are kept (they are read first)."""
         self.check_model(model)
+        check_count("batch_size", batch_size)
+        check_lock_wait(lock_wait)
         ids, texts = check_corpus(ids, texts, existing=set(self._positions), where=self.folder)
         vectors = (
             _given(vectors, len(ids))
             if vectors is not None
             else embed_documents(model, texts, batch_size, show_progress)
         )
-        if vectors.shape[1] != self.dim:
-            raise CorruptIndexError(f"the model gives {vectors.shape[1]}-d vectors, the index holds {self.dim}-d")
-        self.index.add(vectors)
-        self.ids, self.texts = [*self.ids, *ids], [*self.texts, *texts]
-        self.manifest = {**self.manifest, "count": len(self.ids)}
-        try:
-            self._commit()
-        except BaseException:
-            reopened = SearchIndex.open(self.folder)  # back to what is on disk
-            self.__dict__.update(reopened.__dict__)
-            raise
+        with writer_lock(self.folder, lock_wait):
+            if self._refresh():
+                self.check_model(model)  # another writer may have rebuilt it with another model
+            ids, texts = check_corpus(ids, texts, existing=set(self._positions), where=self.folder)
+            if vectors.shape[1] != self.dim:
+                raise CorruptIndexError(f"the model gives {vectors.shape[1]}-d vectors, the index {self.dim}-d")
+            self.index.add(vectors)
+            self.ids, self.texts = [*self.ids, *ids], [*self.texts, *texts]
+            self.manifest = {**self.manifest, "count": len(self.ids)}
+            try:
+                self._commit()
+            except BaseException:
+                with contextlib.suppress(SearchError):  # back to what is on disk (the previous generation)
+                    self._refresh(force=True)
+                raise
         self._positions.update({doc_id: self.count - len(ids) + i for i, doc_id in enumerate(ids)})
         return len(ids)
 
-    def _commit(self) -> None:
-        def write_docs(handle: IO[Any]) -> None:
-            for doc_id, text in zip(self.ids, self.texts):
-                handle.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
+    def _refresh(self, force: bool = False) -> bool:
+        """Reload from disk when another writer committed since this index was read; returns whether."""
+        if not force and store.read_manifest(self.folder).get("files") == self.manifest.get("files"):
+            return False
+        self.__dict__.update(SearchIndex.open(self.folder).__dict__)
+        return True
 
+    def _commit(self) -> None:
         data = faiss().serialize_index(self.index).tobytes()
-        self.manifest = store.commit(self.folder, self.manifest, data, write_docs)
+        self.manifest = store.commit(self.folder, self.manifest, data, store.docs_writer(self.ids, self.texts))
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -221,12 +233,25 @@ class SearchIndex:
         """Open an index folder, verifying its files (``check``: sizes and sha256); given ``model``, refuse
         it unless it is the model (weights, strategy, encode settings) that built the index."""
         folder = Path(folder).expanduser()
+        identity = None if model is None else model_identity(model)
         manifest = store.read_manifest(folder)
-        if model is not None:
-            check_identity(manifest.get("model") or {}, model_identity(model), folder)
+        for attempt in range(_OPEN_ATTEMPTS):
+            if identity is not None:
+                check_identity(manifest.get("model") or {}, identity, folder)
+            try:
+                return cls._read(folder, manifest, check)
+            except CorruptIndexError:
+                current = store.read_manifest(folder)  # did a commit remove the files of ``manifest``?
+                if current == manifest or attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                manifest = current
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @classmethod
+    def _read(cls, folder: Path, manifest: dict[str, Any], check: bool) -> SearchIndex:
         if check:
             store.verify(folder, manifest)
-        ids, texts = _read_docs(folder, store.data_path(folder, manifest, "docs"))
+        ids, texts = store.read_docs(folder, store.data_path(folder, manifest, "docs"))
         try:
             index = faiss().read_index(str(store.data_path(folder, manifest, "vectors")))
         except (RuntimeError, OSError) as error:
@@ -245,8 +270,9 @@ class SearchIndex:
     # -- searching -----------------------------------------------------------------------------
     def search(self, vectors: Any, top_k: int = 10, *, ef_search: int | None = None) -> list[list[Hit]]:
         """Top-k hits per query vector (normalised here), best first."""
-        if top_k < 1:
-            raise ValueError(f"top_k must be > 0, got {top_k}")
+        top_k = check_count("top_k", top_k)
+        if ef_search is not None:
+            ef_search = check_count("ef_search", ef_search)
         queries = _normalized(vectors)
         if queries.shape[1] != self.dim:
             raise ValueError(f"query vectors have dimension {queries.shape[1]}, the index {self.dim}")
@@ -261,6 +287,7 @@ class SearchIndex:
 
     def search_texts(self, queries: Sequence[str], model: SentenceTransformer, top_k: int = 10) -> list[list[Hit]]:
         """Embed ``queries`` (query side) with ``model`` and search; the model is not re-checked here."""
+        check_count("top_k", top_k)
         return self.search(embed_queries(model, queries), top_k)
 
 
@@ -269,24 +296,3 @@ def _given(vectors: Any, count: int) -> np.ndarray:
     if array.shape[0] != count:
         raise ValueError(f"{array.shape[0]} vectors given for {count} documents")
     return array
-
-
-def _read_docs(folder: Path, path: Path) -> tuple[list[str], list[str]]:
-    ids: list[str] = []
-    texts: list[str] = []
-    number = 0
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                number += 1
-                record = json.loads(line)
-                ids.append(str(record["id"]))
-                texts.append(str(record["text"]))
-    except FileNotFoundError:
-        raise CorruptIndexError(f"index file {path.name} is missing; rebuild the index", file=folder) from None
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise CorruptIndexError(
-            f"index file {path.name} is corrupted at line {number} ({type(error).__name__}); rebuild the index",
-            file=folder,
-        ) from None
-    return ids, texts

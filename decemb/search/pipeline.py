@@ -21,6 +21,7 @@ from typing import Any
 from sentence_transformers import CrossEncoder, SentenceTransformer
 from tqdm.auto import tqdm
 
+from decemb.search.errors import check_count
 from decemb.search.index import Hit, SearchIndex, embed_queries
 
 __all__ = ["STAGES", "QueryResults", "SearchPipeline", "SearchResult", "latency_summary", "rerank_hits"]
@@ -53,6 +54,7 @@ def rerank_hits(
 ) -> list[SearchResult]:
     """``hits`` (best first) with the first ``rerank_top_k`` reordered by the reranker; the rest follow in
     retrieval order without a rerank score."""
+    rerank_top_k, batch_size = check_count("rerank_top_k", rerank_top_k), check_count("batch_size", batch_size)
     head = list(hits[:rerank_top_k]) if reranker is not None else []
     scores: list[float] = []
     if head:
@@ -83,36 +85,31 @@ class SearchPipeline:
         rerank_batch_size: int = 16,
         check: bool = True,
     ) -> None:
-        if top_k < 1 or rerank_top_k < 0 or rerank_batch_size < 1:
-            raise ValueError(
-                f"top_k and rerank_batch_size must be > 0 and rerank_top_k >= 0 "
-                f"(got {top_k}, {rerank_batch_size}, {rerank_top_k})"
-            )
+        top_k, rerank_top_k = check_count("top_k", top_k), check_count("rerank_top_k", rerank_top_k)
+        rerank_batch_size = check_count("rerank_batch_size", rerank_batch_size)
         if check:
             index.check_model(embedder)
         self.index = index
         self.embedder = embedder
         self.reranker = reranker
         self.top_k = top_k
-        self.rerank_top_k = rerank_top_k if reranker is not None else 0
+        self.rerank_top_k = rerank_top_k  # unused without a reranker
         self.rerank_batch_size = rerank_batch_size
 
     def search(self, query: str, top_k: int | None = None, rerank_top_k: int | None = None) -> QueryResults:
-        """One query, timed per stage (seconds)."""
-        top_k = self.top_k if top_k is None else top_k
-        depth = self.rerank_top_k if rerank_top_k is None else rerank_top_k
-        if self.reranker is None:
-            depth = 0
+        """One query, timed per stage (seconds); ``top_k`` / ``rerank_top_k``: this query's, > 0."""
+        top_k, depth = self._counts(top_k, rerank_top_k)
+        reranking = self.reranker is not None
         timings: dict[str, float] = {}
         started = time.perf_counter()
         vector = embed_queries(self.embedder, [query])
         timings["embed"] = time.perf_counter() - started
         started = time.perf_counter()
-        hits = self.index.search(vector, max(top_k, depth))[0]
+        hits = self.index.search(vector, max(top_k, depth) if reranking else top_k)[0]
         timings["search"] = time.perf_counter() - started
         started = time.perf_counter()
         results = rerank_hits(query, hits, self.reranker, depth, self.rerank_batch_size)
-        timings["rerank"] = time.perf_counter() - started if depth else 0.0
+        timings["rerank"] = time.perf_counter() - started if reranking else 0.0
         return QueryResults(query, results[:top_k], timings)
 
     def search_many(
@@ -124,10 +121,18 @@ class SearchPipeline:
         show_progress: bool = False,
     ) -> list[QueryResults]:
         """Each query on its own (so the timings are per-query latencies), with a progress bar."""
+        self._counts(top_k, rerank_top_k)  # a bad count fails before the first query
         return [
             self.search(query, top_k, rerank_top_k)
             for query in tqdm(list(queries), desc="Queries", unit="query", disable=not show_progress)
         ]
+
+    def _counts(self, top_k: int | None, rerank_top_k: int | None) -> tuple[int, int]:
+        """``(top_k, rerank_top_k)`` of one call (the pipeline's where ``None``), checked: > 0."""
+        return (
+            self.top_k if top_k is None else check_count("top_k", top_k),
+            self.rerank_top_k if rerank_top_k is None else check_count("rerank_top_k", rerank_top_k),
+        )
 
 
 def latency_summary(found: Sequence[QueryResults]) -> dict[str, dict[str, float]]:

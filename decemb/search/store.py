@@ -3,39 +3,43 @@
 Each write (build, add) puts its data files under new names (``vectors-<gen>.faiss``, ``docs-<gen>.jsonl``),
 fsyncs them, then replaces ``manifest.json`` in one ``os.replace``: a reader sees either the previous
 generation or the new one, whole, never a mix, whatever the moment a write is interrupted. Files of older
-generations are removed after the commit (and leftovers of an interrupted write on the next one). The
-manifest records each data file's sha256 and size, so a truncated or altered file is caught on open.
+generations are removed after the commit; a write that fails (disk full, read-only folder, Ctrl-C) removes
+its own files before it raises, and leftovers of a killed one go on the next commit. The manifest records
+each data file's sha256 and size, so a truncated or altered file is caught on open. A reader that lost the
+race with a commit (its generation's files removed under it) reads the manifest again
+(:meth:`decemb.search.SearchIndex.open`). One writer at a time: :mod:`decemb.search.writing`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from decemb.files import atomic_file, signals_deferred, write_text
-from decemb.search.errors import CorruptIndexError, IndexNotFoundError
+from decemb.files import atomic_file, sha256_of, signals_deferred, write_text
+from decemb.search.errors import CorruptIndexError, IndexNotFoundError, IndexWriteError, SearchError
 
-__all__ = ["FORMAT", "MANIFEST", "VERSION", "commit", "data_path", "read_manifest", "verify"]
+__all__ = [
+    "FORMAT",
+    "MANIFEST",
+    "VERSION",
+    "commit",
+    "data_path",
+    "docs_writer",
+    "read_docs",
+    "read_manifest",
+    "verify",
+]
 
 FORMAT = "decemb-search-index"
 VERSION = 1
 MANIFEST = "manifest.json"
 _DATA = re.compile(r"^(vectors|docs)-(\d+)\.(faiss|jsonl)$")
-_CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+_ROLES = (("vectors", "faiss", True), ("docs", "jsonl", False))
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -97,22 +101,47 @@ def commit(
 ) -> dict[str, Any]:
     """Write a new generation (vector index bytes, documents) and commit ``manifest`` pointing at it.
 
-    Returns the committed manifest (with ``generation`` and ``files`` filled in)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    generation = int(manifest.get("generation", 0)) + 1
-    while any(
-        (folder / f"{role}-{generation}.{ext}").exists() for role, ext in (("vectors", "faiss"), ("docs", "jsonl"))
-    ):
-        generation += 1  # leftovers of an interrupted write: never overwrite a file in place
-    files = {
-        "vectors": _write(folder / f"vectors-{generation}.faiss", lambda handle: handle.write(vectors), True),
-        "docs": _write(folder / f"docs-{generation}.jsonl", write_docs, False),
-    }
-    committed = {**manifest, "generation": generation, "files": files}
-    with signals_deferred():
-        write_text(folder / MANIFEST, json.dumps(committed, indent=1, sort_keys=True) + "\n")
-        _sweep(folder, {entry["name"] for entry in files.values()})
+    The caller holds the folder's writer lock (:func:`decemb.search.writing.writer_lock`). A write that
+    fails before the manifest is replaced removes what it wrote (the folder too, if it made it): the index
+    stays the previous one, with no orphan file; an ``OSError`` (disk full, read-only) becomes one line,
+    :class:`IndexWriteError`. Returns the committed manifest (with ``generation`` and ``files`` filled in)."""
+    created = not folder.exists()
+    written: list[Path] = []
+    done, current = False, MANIFEST
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        generation = int(manifest.get("generation", 0)) + 1
+        while any((folder / f"{role}-{generation}.{ext}").exists() for role, ext, _binary in _ROLES):
+            generation += 1  # leftovers of a killed write: never overwrite a file in place
+        writers = {"vectors": lambda handle: handle.write(vectors), "docs": write_docs}
+        files: dict[str, Any] = {}
+        for role, ext, binary in _ROLES:
+            written.append(folder / f"{role}-{generation}.{ext}")
+            current = written[-1].name
+            files[role] = _write(written[-1], writers[role], binary)
+        committed, current = {**manifest, "generation": generation, "files": files}, MANIFEST
+        with signals_deferred():
+            write_text(folder / MANIFEST, json.dumps(committed, indent=1, sort_keys=True) + "\n")
+            done = True
+            _sweep(folder, {entry["name"] for entry in files.values()})
+    except BaseException as error:
+        if done:
+            raise  # committed; a deferred Ctrl-C lands after the manifest
+        _discard(written, folder if created else None)
+        if isinstance(error, OSError) and not isinstance(error, SearchError):
+            raise IndexWriteError(folder, error, current) from None
+        raise
     return committed
+
+
+def _discard(paths: list[Path], made: Path | None) -> None:
+    """Remove a failed write's data files, and the folder it made when nothing else is in it."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    if made is not None:
+        with contextlib.suppress(OSError):
+            made.rmdir()
 
 
 def _sweep(folder: Path, keep: set[str]) -> None:
@@ -123,3 +152,35 @@ def _sweep(folder: Path, keep: set[str]) -> None:
         if stale or temporary:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def docs_writer(ids: Sequence[str], texts: Sequence[str]) -> Callable[[IO[Any]], None]:
+    """What writes the documents file of ``ids`` and ``texts`` (read back by :func:`read_docs`)."""
+
+    def write(handle: IO[Any]) -> None:
+        for doc_id, text in zip(ids, texts):
+            handle.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
+
+    return write
+
+
+def read_docs(folder: Path, path: Path) -> tuple[list[str], list[str]]:
+    """The documents file's ids and texts (one ``{"id", "text"}`` JSON object a line)."""
+    ids: list[str] = []
+    texts: list[str] = []
+    number = 0
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                number += 1
+                record = json.loads(line)
+                ids.append(str(record["id"]))
+                texts.append(str(record["text"]))
+    except FileNotFoundError:
+        raise CorruptIndexError(f"index file {path.name} is missing; rebuild the index", file=folder) from None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise CorruptIndexError(
+            f"index file {path.name} is corrupted at line {number} ({type(error).__name__}); rebuild the index",
+            file=folder,
+        ) from None
+    return ids, texts
