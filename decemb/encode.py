@@ -29,7 +29,7 @@ from decemb.files import atomic_write
 from decemb.settings import EncodeSettings
 from decemb.strategies import Kind, Strategy
 from decemb.strategy_entry import check_strategy
-from decemb.tasks._io import RowError, iter_rows
+from decemb.tasks._io import RowError, cell_count_problem, iter_rows
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -97,17 +97,23 @@ def _read_records(file: Path, fmt: str, shown: str) -> list[tuple[int, dict[str,
         if fmt == "jsonl":
             return [(number, record) for number, record in iter_rows(file, "jsonl")]
         with file.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")
-            if not reader.fieldnames:
+            reader = csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",")
+            header = next((row for row in reader if row), None)
+            if not header:
                 raise ConfigError("empty file (no header row)", file=shown)
-            return [
-                (reader.line_num, record)
-                for record in reader
-                if any((value or "").strip() for value in record.values() if isinstance(value, str))
-            ]
+            records: list[tuple[int, dict[str, Any]]] = []
+            for row in reader:
+                if not any(value.strip() for value in row):
+                    continue
+                problem = cell_count_problem(reader.line_num, len(row), len(header))
+                if problem:
+                    raise ConfigError(problem, file=shown)
+                records.append((reader.line_num, dict(zip(header, row))))
+            return records
     except RowError as error:
-        problem = "not a JSON object" if error.json_error is None else f"not valid JSON ({error.json_error.msg})"
-        raise ConfigError(f"line {error.line} is {problem}", file=shown) from None
+        json_error = error.json_error
+        problem = error.problem if json_error is None else f"line {error.line} is not valid JSON ({json_error.msg})"
+        raise ConfigError(problem, file=shown) from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ConfigError(f"cannot read the file ({error})", file=shown) from None
 

@@ -10,6 +10,7 @@ stays interruptible: Ctrl-C removes the temporary file and the target is left as
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import tempfile
@@ -18,7 +19,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_file", "atomic_write", "current_umask", "process_alive", "signals_deferred", "write_text"]
+__all__ = [
+    "atomic_file",
+    "atomic_write",
+    "current_umask",
+    "process_alive",
+    "sha256_of",
+    "signals_deferred",
+    "write_text",
+]
 
 _HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 _holding = threading.local()
@@ -99,3 +108,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """:func:`atomic_write` of a UTF-8 text."""
     return atomic_write(path, lambda handle: handle.write(text))
+
+
+def sha256_of(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """The hex sha256 of a file's bytes, read in ``chunk``-byte blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from decemb.errors import ModelSourceError
-from decemb.files import process_alive
+from decemb.files import process_alive, sha256_of
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -48,14 +47,6 @@ def is_gguf(path: Path) -> bool:
         return handle.read(4) == b"GGUF"
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def gguf_digest(gguf: Path) -> str:
     """The file's sha256, remembered per (path, size, mtime) so that a warm load does not re-read it."""
     stat = gguf.stat()
@@ -66,7 +57,7 @@ def gguf_digest(gguf: Path) -> str:
     except (OSError, ValueError):
         known = {}
     if key not in known:
-        known[key] = sha256_file(gguf)
+        known[key] = sha256_of(gguf)
         memo.parent.mkdir(parents=True, exist_ok=True)
         staging = memo.with_name(f".digests-{os.getpid()}.json")
         staging.write_text(json.dumps(known, indent=1))

@@ -7,6 +7,8 @@ the model) to take its fingerprint, then the manifest is compared with the folde
 refused), and only the shards not already on disk are embedded. On Ray the shards are the rows of a Ray
 dataset, ``map_batches`` hands them one at a time to a pool of :class:`ShardEncoder` actors (CPU or GPU),
 each of which loaded the model once; a lost actor or node is restarted by Ray Data and its shard redone.
+Either way each worker returns the sha256 of the shard file it wrote, and the driver records it in the
+manifest as the shard lands; a shard on disk that fails its recorded sha256 is encoded again, said in one line.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import logging
 import math
 import socket
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +46,14 @@ class RayOptions:
 @dataclass(frozen=True)
 class ShardRun:
     """What a run did: its plan (rows, shards), the shards it embedded (the others were on disk), the vector
-    width and the wall time."""
+    width, the wall time, and the shards on disk it encoded again (index -> why, one line)."""
 
     folder: Path
     plan: Plan
     embedded: int
     hidden_size: int
     seconds: float
+    redone: dict[int, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -151,7 +155,8 @@ def encode_shards(
     on_shard: Callable[[dict[str, Any]], None] | None = None,
 ) -> ShardRun:
     """Embed ``source`` into the shard folder ``output`` (resuming a run there), in process or on Ray.
-    ``on_shard`` is called with each shard's result as it lands: ``{shard, rows, seconds, cpu, error}``."""
+    ``on_shard`` is called with each shard's result as it lands: ``{shard, rows, seconds, cpu, sha256, error}``.
+    A shard on disk that fails its recorded sha256 (or has none) is encoded again, with a line on stderr."""
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -186,6 +191,8 @@ def encode_shards(
                 "hidden_size": info["hidden_size"],
             }
             finished = folder.begin(manifest, rows)
+            for reason in folder.redone.values():
+                print(f"decemb: {folder.path}: {reason}", file=sys.stderr)
             pending = [shard for shard in plan.shards if shard.index not in finished]
             done = sum(rows[i] for i in finished)
             with tqdm(total=plan.rows, initial=done, unit="text", disable=not show_progress, desc="Encoding") as bar:
@@ -193,6 +200,7 @@ def encode_shards(
                 def report(result: dict[str, Any]) -> None:
                     if result["error"]:
                         raise ConfigError(result["error"])
+                    folder.record(int(result["shard"]), str(result["sha256"]))
                     bar.update(result["rows"])
                     if on_shard is not None:
                         on_shard(result)
@@ -212,7 +220,7 @@ def encode_shards(
 
                 ray_module.shutdown()
     seconds = time.perf_counter() - started
-    return ShardRun(folder.path, plan, len(pending), info["hidden_size"], seconds)
+    return ShardRun(folder.path, plan, len(pending), info["hidden_size"], seconds, dict(folder.redone))
 
 
 def _input_identity(plan: Plan) -> dict[str, Any]:

@@ -7,6 +7,10 @@ the instruction, normalisation, the shard size and the input's digest. Every sha
 name and renamed when complete, so a file with a shard's name is always a whole shard. A re-run with the
 same identity skips the finished shards; any other identity is refused in one line (another model, another
 strategy, a changed input), and so is a folder holding files that are not such a run.
+
+The manifest also records each finished shard's sha256 (``"sha256": {name: digest}``, written as each shard
+lands): a re-run re-encodes a shard whose bytes no longer match (or that has no recorded digest), and
+:func:`read_vectors` refuses such a folder in one line naming the shard, so a changed vector is never returned.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 
 from decemb.errors import ConfigError
-from decemb.files import atomic_file, write_text
+from decemb.files import atomic_file, sha256_of, write_text
 
 __all__ = ["MANIFEST", "ShardFolder", "read_vectors", "run_key", "shard_name", "write_shard"]
 
@@ -80,6 +84,9 @@ class ShardFolder:
         self.path = Path(path).expanduser().absolute()
         self.key = key
         self._lock: IO[str] | None = None
+        self._manifest: dict[str, Any] = {}
+        self.digests: dict[str, str] = {}  # shard name -> sha256, of the shards finished so far
+        self.redone: dict[int, str] = {}  # shard index -> why its file on disk is encoded again (one line)
 
     def _fail(self, message: str) -> ConfigError:
         return ConfigError(message, file=os.fspath(self.path))
@@ -126,30 +133,75 @@ class ShardFolder:
             self._lock = None
 
     def begin(self, manifest: dict[str, Any], shard_rows: Sequence[int]) -> set[int]:
-        """Refuse another run's folder, write the manifest, and return the shards already finished."""
+        """Refuse another run's folder, write the manifest, and return the shards already finished: those whose
+        file is whole and matches the sha256 the manifest recorded. The others on disk are listed in
+        :attr:`redone` with the reason, to be encoded again."""
         previous = self.check()
         key = manifest["run_key"]
         if previous is not None:
             _same_run(previous, manifest, self._fail)
+        recorded = _digests(previous)
         finished: set[int] = set()
+        self.digests, self.redone = {}, {}
         for path in sorted(self.path.glob("shard-*.parquet")):
             stem = path.name.removeprefix("shard-").removesuffix(".parquet")
             found, rows = _shard_key(path)
             index = int(stem) if stem.isdigit() else -1
             if found is not None and found != key:
                 raise self._fail(f"{path.name} is a shard of another run (run {found[:12]}, this run {key[:12]})")
-            if found == key and 0 <= index < len(shard_rows) and rows == shard_rows[index]:
-                finished.add(index)
-        write_text(self.path / MANIFEST, json.dumps({**manifest, "complete": False}, indent=1) + "\n")
+            if not 0 <= index < len(shard_rows):
+                continue
+            problem = _shard_problem(path, found == key and rows == shard_rows[index], recorded.get(path.name))
+            if problem:
+                self.redone[index] = f"{path.name} {problem}: encoding it again"
+                continue
+            finished.add(index)
+            self.digests[path.name] = recorded[path.name]
+        self._manifest = manifest
+        self._write(complete=False)
         return finished
 
+    def record(self, index: int, digest: str) -> None:
+        """Note a shard just written (its file's sha256) in the manifest, so that a re-run can trust it."""
+        self.digests[shard_name(index)] = digest
+        self._write(complete=False)
+
+    def _write(self, complete: bool) -> None:
+        digests = dict(sorted(self.digests.items()))
+        text = json.dumps({**self._manifest, "complete": complete, "sha256": digests}, indent=1)
+        write_text(self.path / MANIFEST, text + "\n")
+
     def finish(self, manifest: dict[str, Any], shard_rows: Sequence[int]) -> None:
-        """Check that every shard is there and whole, then mark the run complete."""
+        """Check that every shard is there, whole and with its sha256 recorded, then mark the run complete."""
         key = manifest["run_key"]
-        missing = [i for i, rows in enumerate(shard_rows) if _shard_key(self.path / shard_name(i)) != (key, rows)]
+        missing = [
+            i
+            for i, rows in enumerate(shard_rows)
+            if shard_name(i) not in self.digests or _shard_key(self.path / shard_name(i)) != (key, rows)
+        ]
         if missing:
             raise self._fail(f"{len(missing)} shard(s) missing after the run (first: {shard_name(missing[0])})")
-        write_text(self.path / MANIFEST, json.dumps({**manifest, "complete": True}, indent=1) + "\n")
+        self._manifest = manifest
+        self._write(complete=True)
+
+
+def _digests(manifest: dict[str, Any] | None) -> dict[str, str]:
+    found = (manifest or {}).get("sha256")
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _shard_problem(path: Path, whole: bool, recorded: str | None) -> str:
+    """Why a shard file of this run cannot be trusted ("" when it can)."""
+    if not whole:
+        return "is not a whole shard of this run"
+    if recorded is None:
+        return "has no recorded sha256 in the manifest"
+    try:
+        if sha256_of(path) == recorded:
+            return ""
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    return "fails its sha256 check (its bytes changed after it was written)"
 
 
 def _ours(name: str) -> bool:
@@ -184,12 +236,23 @@ def read_vectors(folder: str | os.PathLike[str], *, partial: bool = False) -> tu
         raise ConfigError(f"not a decemb shard folder ({error})", file=os.fspath(path)) from None
     if not manifest.get("complete") and not partial:
         raise ConfigError("the run is not complete: run the same command again to finish it", file=os.fspath(path))
+    recorded = _digests(manifest)
     ids: list[str] = []
     blocks: list[np.ndarray] = []
     for index in range(manifest["shards"]):
         file = path / shard_name(index)
-        if partial and not file.exists():
-            continue
+        if partial and (not file.exists() or file.name not in recorded):
+            continue  # not finished (a shard without a recorded sha256 is not trusted)
+        if not file.exists():
+            problem = "is missing"
+        elif file.name not in recorded:
+            problem = "has no recorded sha256 in the manifest"
+        else:
+            problem = _shard_problem(file, True, recorded[file.name])
+        if problem:
+            raise ConfigError(
+                f"{file.name} {problem}; run the same decemb encode again to re-encode it", file=os.fspath(path)
+            )
         table = pq.read_table(file)
         ids.extend(table.column("id").to_pylist())
         flat = table.column("vector").combine_chunks().flatten().to_numpy()

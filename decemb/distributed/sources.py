@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from decemb.encode import TABLE_FORMATS, record_value
 from decemb.errors import ConfigError
+from decemb.tasks._io import cell_count_problem
 
 __all__ = ["Plan", "Shard", "Source", "iter_records", "open_source", "plan_input", "read_shard"]
 
@@ -172,6 +173,9 @@ def _csv_records(source: Source, lines: _Lines, line: int) -> Iterator[tuple[int
     start = lines.offset
     for row in csv.reader(lines, delimiter="\t" if source.format == "tsv" else ","):
         if any(value.strip() for value in row):
+            problem = cell_count_problem(line, len(row), len(source.fieldnames))
+            if problem:
+                raise ConfigError(problem, file=source.path)
             record = dict(zip(source.fieldnames, row))
             yield line, start, *_text_and_id(source, record, line)
         line += sum(value.count("\n") for value in row) + 1

@@ -18,10 +18,12 @@ import numpy as np
 from decemb.distributed.shards import write_shard
 from decemb.distributed.sources import Shard, Source, read_shard
 from decemb.errors import ConfigError
+from decemb.files import sha256_of
 
 __all__ = ["SHARD_FIELDS", "EncodeJob", "ShardEncoder", "load_engine", "probe"]
 
 SHARD_FIELDS = tuple(f.name for f in fields(Shard))
+RESULT_FIELDS = ("shard", "rows", "seconds", "cpu", "sha256", "error")
 # The encode settings that change a vector (padding side and batching do not).
 VECTOR_SETTINGS = ("max_length", "layer", "add_special_tokens")
 
@@ -140,25 +142,26 @@ class ShardEncoder:
         self.embedding = EmbeddingJob(job.build_strategy(), job.kind, (), instruction=job.instruction)
         self.normalize = job.normalize
 
-    def encode(self, shard: Shard) -> None:
-        """Embed one whole shard and write it (atomically: a shard file is always complete)."""
+    def encode(self, shard: Shard) -> str:
+        """Embed one whole shard and write it (atomically: a shard file is always complete); its sha256."""
         ids, texts = read_shard(self.source, shard)
         vectors = self.engine.embed([replace(self.embedding, texts=texts)])[0]
         if self.normalize:
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        write_shard(self.folder, shard.index, shard.start, ids, vectors, self.key)
+        return sha256_of(write_shard(self.folder, shard.index, shard.start, ids, vectors, self.key))
 
     def run(self, shard: Shard) -> dict[str, Any]:
-        """Embed one shard: ``{shard, rows, seconds, cpu, error}`` (wall and CPU seconds; error: one line or "")."""
-        wall, cpu, error = time.perf_counter(), time.process_time(), self.error
+        """Embed one shard: ``{shard, rows, seconds, cpu, sha256, error}`` (wall and CPU seconds; the written
+        file's sha256, for the manifest; error: one line or "")."""
+        wall, cpu, error, digest = time.perf_counter(), time.process_time(), self.error, ""
         if not error:
             try:
-                self.encode(shard)
+                digest = self.encode(shard)
             except ConfigError as problem:
                 error = str(problem)
         rows = 0 if error else shard.stop - shard.start
         seconds, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        return {"shard": shard.index, "rows": rows, "seconds": seconds, "cpu": cpu, "error": error}
+        return {"shard": shard.index, "rows": rows, "seconds": seconds, "cpu": cpu, "sha256": digest, "error": error}
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         """Ray Data's entry: a batch of shard descriptions (a dict of arrays) → one result row per shard."""
@@ -166,4 +169,4 @@ class ShardEncoder:
             self.run(Shard(*(int(value) for value in values)))
             for values in zip(*(batch[name] for name in SHARD_FIELDS))
         ]
-        return {key: [result[key] for result in results] for key in ("shard", "rows", "seconds", "cpu", "error")}
+        return {key: [result[key] for result in results] for key in RESULT_FIELDS}

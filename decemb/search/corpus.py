@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from decemb.search.errors import CorpusError, DuplicateIdError, EmptyCorpusError
+from decemb.tasks._io import RowError, iter_rows
 
 __all__ = ["check_corpus", "read_corpus"]
 
@@ -49,6 +50,18 @@ def _text_of(row: dict[str, Any], fields: Sequence[str]) -> str:
     return " ".join(str(row.get(field) or "").strip() for field in fields).strip()
 
 
+def _table_records(path: Path, fmt: str) -> list[dict[str, str]]:
+    """A csv/tsv file with a header as one dict per row; a row with another cell count is one line."""
+    try:
+        table = [cells for _, cells in iter_rows(path, fmt)]
+    except RowError as error:
+        raise CorpusError(error.problem, file=path) from None
+    except csv.Error as error:
+        raise CorpusError(f"not a valid {fmt} file ({error})", file=path) from None
+    header = [str(name).strip() for name in table[0]] if table else []
+    return [dict(zip(header, cells, strict=True)) for cells in table[1:]]
+
+
 def read_corpus(
     path: str | Path, *, id_field: str | None = None, text_fields: Sequence[str] | None = None
 ) -> tuple[list[str], list[str]]:
@@ -77,7 +90,7 @@ def read_corpus(
                             raise CorpusError(f"line {line_number} is not a JSON object", file=path)
                         rows.append(row)
             elif suffix in (".csv", ".tsv"):
-                rows = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
+                rows = _table_records(path, suffix[1:])
             else:
                 lines = [(n, line.strip()) for n, line in enumerate(handle, 1) if line.strip()]
                 return check_corpus([str(n) for n, _ in lines], [text for _, text in lines], where=path)

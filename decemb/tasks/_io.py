@@ -5,6 +5,12 @@
 * jsonl: one JSON object per line.
 
 Blank lines are ignored everywhere. Values are returned as stripped strings (``None`` -> ``""``).
+
+Cell counts: a csv row, and a tsv row of a file with a header, must have as many cells as the header (or, in
+a csv without one, the first row); a row with too few or too many is one line naming the file and the line
+(:func:`cell_count_problem`, shared by every csv/tsv reader in decemb). Only a caller that reads a layout
+with known ragged rows passes ``ragged=True``: STS-B's original files, where some rows carry two extra
+trailing columns that ``format: stsb`` and the ``stsb`` training preset ignore.
 """
 
 from __future__ import annotations
@@ -49,19 +55,33 @@ class Table:
 
 
 class RowError(ValueError):
-    """A jsonl line that is not a JSON object: ``line`` (1-based), ``json_error`` (why it did not parse;
-    ``None`` when it parsed to something other than an object)."""
+    """A jsonl line that is not a JSON object, or a csv/tsv row with the wrong number of cells: ``line``
+    (1-based), ``json_error`` (why it did not parse; ``None`` when it parsed to something other than an
+    object, or for a cell count: then ``problem`` is the message)."""
 
-    def __init__(self, line: int, json_error: json.JSONDecodeError | None = None) -> None:
+    def __init__(self, line: int, json_error: json.JSONDecodeError | None = None, problem: str | None = None) -> None:
         self.line, self.json_error = line, json_error
-        problem = f"not valid JSON ({json_error})" if json_error is not None else "not a JSON object"
-        super().__init__(f"line {line} is {problem}")
+        if problem is None:
+            shown = f"not valid JSON ({json_error})" if json_error is not None else "not a JSON object"
+            problem = f"line {line} is {shown}"
+        self.problem = problem
+        super().__init__(problem)
 
 
-def iter_rows(path: Path, fmt: str) -> Iterator[tuple[int, Record]]:
+def cell_count_problem(line: int, cells: int, expected: int, header: bool = True) -> str | None:
+    """``None`` when a row's ``cells`` match, else one line: "line 7 has 2 cells, the header has 3 (too few)"
+    (``header=False``: "the first row has 3")."""
+    if cells == expected:
+        return None
+    reference = "the header" if header else "the first row"
+    return f"line {line} has {cells} cells, {reference} has {expected} (too {'few' if cells < expected else 'many'})"
+
+
+def iter_rows(path: Path, fmt: str, *, header: bool = True, ragged: bool = False) -> Iterator[tuple[int, Record]]:
     """``(line number, row)`` for each non-blank row of a csv/tsv file (a list of cells, the header row
     included) or jsonl file (a dict; any other line raises :class:`RowError`). Read as UTF-8, a BOM dropped;
-    ``OSError``, ``UnicodeDecodeError`` and ``csv.Error`` propagate."""
+    ``OSError``, ``UnicodeDecodeError`` and ``csv.Error`` propagate. A row whose cell count differs from the
+    first row's (``header``: which is the header) raises :class:`RowError`, unless ``ragged``."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         if fmt == "jsonl":
             for number, line in enumerate(handle, start=1):
@@ -80,18 +100,25 @@ def iter_rows(path: Path, fmt: str) -> Iterator[tuple[int, Record]]:
             rows: Iterator[tuple[int, list[str]]] = ((reader.line_num, row) for row in reader)
         else:
             rows = ((n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(handle, start=1))
+        width: int | None = None
         for number, row in rows:
-            if any(cell.strip() for cell in row):
-                yield number, row
+            if not any(cell.strip() for cell in row):
+                continue
+            if width is None:
+                width = len(row)
+            elif not ragged and (problem := cell_count_problem(number, len(row), width, header)):
+                raise RowError(number, problem=problem)
+            yield number, row
 
 
-def read_table(path: Path, fmt: str, header: bool, *, task: str) -> Table:
-    """Read a csv/tsv (``header``: first non-blank row names the columns) or jsonl file."""
+def read_table(path: Path, fmt: str, header: bool, *, task: str, ragged: bool = False) -> Table:
+    """Read a csv/tsv (``header``: first non-blank row names the columns) or jsonl file; a row with a cell
+    count other than the header's (or the first row's) is a ``TaskDataError`` unless ``ragged``."""
     rows: list[Record] = []
     lines: list[int] = []
     names: list[str] | None = None
     try:
-        for number, row in iter_rows(path, fmt):
+        for number, row in iter_rows(path, fmt, header=header, ragged=ragged):
             if header and names is None and isinstance(row, list):
                 names = [cell.strip() for cell in row]
                 continue

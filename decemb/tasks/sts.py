@@ -82,7 +82,7 @@ def load_sts(config: STSTaskConfig, data_root: Path) -> STSTask:
         assert config.columns is not None
         fmt, header, cols = config.format, default_header(config.format, config.header), config.columns
         score_range = config.score_range
-    table = read_table(path, fmt, header, task=task)
+    table = read_table(path, fmt, header, task=task, ragged=config.format == "stsb")  # STS-B: extra columns
     first = column(table, cols.text1, task=task, key="columns.text1")
     second = column(table, cols.text2, task=task, key="columns.text2")
     raw = column(table, cols.score, task=task, key="columns.score")

@@ -43,7 +43,7 @@ def _stsb_rows(path: Path) -> list[tuple[str, str, float]]:
     both sentences are skipped, extra columns ignored."""
     text1, text2, score = STSB_COLUMNS.text1, STSB_COLUMNS.text2, STSB_COLUMNS.score
     rows = []
-    for number, cells in iter_rows(path, "tsv"):
+    for number, cells in iter_rows(path, "tsv", ragged=True):  # STS-B rows may carry two extra columns
         if len(cells) <= max(text1, text2, score) or not cells[text1].strip() or not cells[text2].strip():
             continue
         try:
