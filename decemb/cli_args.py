@@ -21,6 +21,17 @@ def integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     """``--threads N`` for every command that runs a model (see :mod:`decemb.threads` for the default)."""
     parser.add_argument(

@@ -78,14 +78,14 @@ def test_manifest_records_fingerprint_strategy_and_settings(tmp_path, embedder):
     assert manifest["model"]["settings"] == {"max_length": 512, "layer": -1, "add_special_tokens": True}
     assert manifest["model"]["source"] == "tiny"
     assert (manifest["kind"], manifest["count"], manifest["dim"], manifest["metric"]) == ("exact", 11, 32, "cosine")
-    assert files(tmp_path / "idx") == ["docs-1.jsonl", "manifest.json", "vectors-1.faiss"]
+    assert files(tmp_path / "idx") == ["bm25-1.npz", "docs-1.jsonl", "manifest.json", "vectors-1.faiss"]
     assert index.manifest == manifest
 
 
 def test_incremental_add_commits_a_new_generation(tmp_path, embedder):
     index = build(tmp_path / "idx", embedder, ids=IDS[:6], texts=CORPUS[:6])
     assert index.add(IDS[6:], CORPUS[6:], embedder) == 5
-    assert files(tmp_path / "idx") == ["docs-2.jsonl", "manifest.json", "vectors-2.faiss"]
+    assert files(tmp_path / "idx") == ["bm25-2.npz", "docs-2.jsonl", "manifest.json", "vectors-2.faiss"]
     reopened = SearchIndex.open(tmp_path / "idx", embedder)
     assert reopened.count == 11 and reopened.ids == IDS
     full = build(tmp_path / "full", embedder)
@@ -179,11 +179,16 @@ def test_an_interrupted_commit_leaves_the_previous_index(tmp_path, embedder, mon
     monkeypatch.undo()
     assert index.count == 6  # the in-memory index went back to the disk's
     assert SearchIndex.open(tmp_path / "idx", embedder).count == 6
-    assert files(tmp_path / "idx") == ["docs-1.jsonl", "manifest.json", "vectors-1.faiss"]  # its files removed
+    assert files(tmp_path / "idx") == [
+        "bm25-1.npz",
+        "docs-1.jsonl",
+        "manifest.json",
+        "vectors-1.faiss",
+    ]  # its files removed
     (tmp_path / "idx" / "vectors-2.faiss").write_bytes(b"left by a killed write")
     (tmp_path / "idx" / ".docs-2.jsonl.x1.tmp").write_text("half")
     index.add(IDS[6:], CORPUS[6:], embedder)  # skips the killed write's generation, then sweeps its files
-    assert files(tmp_path / "idx") == ["docs-3.jsonl", "manifest.json", "vectors-3.faiss"]
+    assert files(tmp_path / "idx") == ["bm25-3.npz", "docs-3.jsonl", "manifest.json", "vectors-3.faiss"]
 
 
 def test_build_refuses_an_existing_index_unless_overwriting(tmp_path, embedder):

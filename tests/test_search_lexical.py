@@ -113,3 +113,14 @@ def test_fusion_settings_are_validated():
         FusionSettings(weights=(0.0, 0.0))
     with pytest.raises(ValueError, match="3 rankings for 2 fusion weights"):
         fuse([LEXICAL, DENSE, DENSE])
+
+
+def test_one_file_round_trip_and_a_damaged_file(tmp_path):
+    index = LexicalIndex.build(DOCS)
+    with (tmp_path / "bm25.npz").open("wb") as handle:
+        index.write(handle)
+    again = LexicalIndex.read(tmp_path / "bm25.npz")
+    assert again.search(["cat on a mat", "budget"], 5) == index.search(["cat on a mat", "budget"], 5)
+    (tmp_path / "bm25.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ValueError, match=r"bm25.npz is not a readable BM25 index"):
+        LexicalIndex.read(tmp_path / "bm25.npz")

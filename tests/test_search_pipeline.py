@@ -65,9 +65,10 @@ def test_pipeline_reranks_the_head_and_keeps_the_tail(tmp_path, embedder, rerank
     assert all(r.rerank_score == pytest.approx(by_id[r.doc_id], abs=1e-5) for r in head)
     assert [r.doc_id for r in tail] == [h.doc_id for h in retrieved[5:]] and all(r.rerank_score is None for r in tail)
     assert all(r.retrieval_score == pytest.approx(retrieved[r.retrieval_rank - 1].score) for r in found.results)
-    assert set(found.timings) == {"embed", "search", "rerank"} and found.timings["rerank"] > 0
+    assert set(found.timings) == {"embed", "search", "lexical", "fuse", "rerank"} and found.timings["rerank"] > 0
+    assert found.timings["lexical"] == found.timings["fuse"] == 0.0  # dense: those stages did not run
     summary = latency_summary(pipeline.search_many(["cats", "guitar"]))
-    assert set(summary) == {"embed", "search", "rerank", "total"} and summary["total"]["mean_ms"] > 0
+    assert set(summary) == {"embed", "search", "lexical", "fuse", "rerank", "total"} and summary["total"]["mean_ms"] > 0
 
 
 def test_pipeline_without_reranker_and_with_the_wrong_model(tmp_path, embedder):

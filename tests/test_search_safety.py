@@ -51,8 +51,8 @@ def files(folder) -> list[str]:
     return sorted(os.listdir(folder))
 
 
-GEN1 = ["docs-1.jsonl", "manifest.json", "vectors-1.faiss"]
-GEN2 = ["docs-2.jsonl", "manifest.json", "vectors-2.faiss"]
+GEN1 = ["bm25-1.npz", "docs-1.jsonl", "manifest.json", "vectors-1.faiss"]
+GEN2 = ["bm25-2.npz", "docs-2.jsonl", "manifest.json", "vectors-2.faiss"]
 
 
 def one_line(error: BaseException) -> str:
@@ -116,7 +116,12 @@ def test_two_writer_processes_keep_every_document(tmp_path):
     assert set(index.ids) == {*IDS[:3], *expected} and index.count == 3 + 2 * ROUNDS * PER_ROUND
     assert index.manifest["generation"] == 1 + 2 * ROUNDS  # one commit per add, none lost
     generation = index.manifest["generation"]
-    assert files(folder) == [f"docs-{generation}.jsonl", "manifest.json", f"vectors-{generation}.faiss"]
+    assert files(folder) == [
+        f"bm25-{generation}.npz",
+        f"docs-{generation}.jsonl",
+        "manifest.json",
+        f"vectors-{generation}.faiss",
+    ]
 
 
 def test_a_stale_index_object_adds_on_top_of_another_writers_commit(tmp_path, embedder):
@@ -133,7 +138,12 @@ def test_a_stale_index_object_adds_on_top_of_another_writers_commit(tmp_path, em
     ]
     with pytest.raises(DuplicateIdError, match=r"document id 'd8' is already in the index$"):
         first.add(["new", "d8"], ["fresh text", "added by the other writer"], embedder)  # stale: knows no d8
-    assert SearchIndex.open(folder).ids == IDS and files(folder) == ["docs-3.jsonl", "manifest.json", "vectors-3.faiss"]
+    assert SearchIndex.open(folder).ids == IDS and files(folder) == [
+        "bm25-3.npz",
+        "docs-3.jsonl",
+        "manifest.json",
+        "vectors-3.faiss",
+    ]
 
 
 def test_a_writer_waits_for_the_lock_then_adds(tmp_path, embedder):

@@ -1,9 +1,10 @@
-"""A retrieval task's rerank stage in a comparison run: each query's bi-encoder top ``top_k`` rescored by a
-decoder reranker, with the task's metrics before and after and the latency per query of each stage.
+"""A retrieval task's rerank stage in a comparison run: each query's first-stage top ``top_k`` (the task's
+``retriever``: dense, bm25 or hybrid) rescored by a decoder reranker, with the task's metrics before and after
+and the latency per query of each stage.
 
 The stage is :func:`decemb.search.evaluate_rerank` taken apart so that per-query metrics come back too (for
-the bootstrap intervals): :func:`~decemb.search.exact_rankings` (the cosine top 100 per query, timed: the
-``retrieve`` latency), :func:`~decemb.search.rerank_rankings` (one reranker call per query over its top k:
+the bootstrap intervals): :meth:`~decemb.tasks.RetrievalTask.rankings` (the first stage's top 100 per query,
+timed: the ``retrieve`` latency), :func:`~decemb.search.rerank_rankings` (one reranker call per query over its top k:
 the ``rerank`` latency), then the task's own metrics on both rankings. Rerankers load once per run, before
 any model, keyed by (source, adapter).
 """
@@ -81,10 +82,10 @@ def run_rerank(
 ) -> RerankOutcome:
     """Retrieve with ``embeddings``, rerank each query's top ``config.top_k``, score both rankings."""
     from decemb.rerank import PairTooLongError
-    from decemb.search import exact_rankings, rerank_rankings
+    from decemb.search import rerank_rankings
 
     started = time.perf_counter()
-    rankings = exact_rankings(task, embeddings)
+    rankings = task.rankings(embeddings)  # the task's own first stage: dense, bm25 or hybrid
     retrieve = time.perf_counter() - started
     try:
         reranked, seconds = rerank_rankings(task, rankings, reranker, config.top_k, batch_size=config.batch_size)

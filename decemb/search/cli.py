@@ -14,30 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from decemb.cli_args import add_threads_option
+from decemb.cli_args import add_threads_option, positive_int, seconds
 from decemb.errors import ConfigError
 
 __all__ = ["add_search_parser", "run_search"]
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value
 
 
 def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -63,24 +43,24 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     build.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE", help="strategy option (repeatable)"
     )
-    build.add_argument("--max-length", type=_positive, metavar="N", help="tokens per input (default: 512)")
+    build.add_argument("--max-length", type=positive_int, metavar="N", help="tokens per input (default: 512)")
     build.add_argument("--layer", type=int, help="hidden layer to pool (default: the last)")
     build.add_argument(
         "--kind", choices=["auto", "exact", "hnsw"], default="auto", help="exact or HNSW (default: auto)"
     )
-    build.add_argument("--hnsw-m", type=_positive, default=32, metavar="M", help="HNSW links per node")
-    build.add_argument("--ef-construction", type=_positive, default=200, metavar="N")
-    build.add_argument("--ef-search", type=_positive, default=128, metavar="N", help="HNSW search breadth")
+    build.add_argument("--hnsw-m", type=positive_int, default=32, metavar="M", help="HNSW links per node")
+    build.add_argument("--ef-construction", type=positive_int, default=200, metavar="N")
+    build.add_argument("--ef-search", type=positive_int, default=128, metavar="N", help="HNSW search breadth")
     build.add_argument("--id-field", metavar="NAME", help="id key/column (default: _id, else id)")
     build.add_argument("--text-field", action="append", metavar="NAME", help="text key/column (repeatable)")
-    build.add_argument("--batch-size", type=_positive, default=32, metavar="N")
+    build.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
     build.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU)")
     build.add_argument("--device", help="e.g. cpu or cuda")
     mode = build.add_mutually_exclusive_group()
     mode.add_argument("--add", action="store_true", help="add the corpus's documents to an existing index")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing index")
     wait = "seconds to wait for another process writing INDEX (default: 600)"
-    build.add_argument("--lock-wait", type=_seconds, default=600.0, metavar="SECONDS", help=wait)
+    build.add_argument("--lock-wait", type=seconds, default=600.0, metavar="SECONDS", help=wait)
     build.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     from decemb.distributed.command import add_ray_options
 
@@ -95,12 +75,18 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     query.add_argument("index", metavar="INDEX")
     query.add_argument("queries", metavar="QUERY", nargs="*")
     query.add_argument("--queries", dest="queries_file", metavar="FILE", help="a file with one query per line")
-    query.add_argument("--top-k", type=_positive, default=10, metavar="K", help="results per query (default: 10)")
+    query.add_argument("--top-k", type=positive_int, default=10, metavar="K", help="results per query (default: 10)")
+    retrievers = "first stage: the index's vectors (dense), its BM25 index (bm25: no model loads) or both fused"
+    query.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="dense", help=retrievers)
+    fusion = "how hybrid fuses: reciprocal rank fusion (rrf, the default) or min-max weighted scores (weighted)"
+    query.add_argument("--fusion", choices=["rrf", "weighted"], default="rrf", help=fusion)
+    weights = "hybrid weights of the BM25 and the dense list (default: 1 1)"
+    query.add_argument("--fusion-weights", type=float, nargs=2, metavar=("BM25", "DENSE"), help=weights)
     query.add_argument("--reranker", metavar="SOURCE", help="decoder reranker: alias, folder, .gguf or Hub id")
     query.add_argument("--reranker-adapter", metavar="DIR", help="PEFT adapter merged into the reranker")
-    query.add_argument("--rerank-top-k", type=_positive, default=20, metavar="K", help="candidates reranked")
-    query.add_argument("--rerank-max-length", type=_positive, default=512, metavar="N")
-    query.add_argument("--rerank-batch-size", type=_positive, default=16, metavar="N")
+    query.add_argument("--rerank-top-k", type=positive_int, default=20, metavar="K", help="candidates reranked")
+    query.add_argument("--rerank-max-length", type=positive_int, default=512, metavar="N")
+    query.add_argument("--rerank-batch-size", type=positive_int, default=16, metavar="N")
     query.add_argument("--model", help="load the bi-encoder from here instead of the index's recorded source")
     query.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU)")
     query.add_argument("--device", help="e.g. cpu or cuda")
@@ -224,20 +210,31 @@ def _read_queries(args: argparse.Namespace) -> list[str]:
     return queries
 
 
-def _query(args: argparse.Namespace) -> int:
-    from decemb.errors import ModelSourceError
-    from decemb.search import SearchIndex, SearchPipeline, latency_summary
-
-    queries = _read_queries(args)
+def _query_embedder(args: argparse.Namespace) -> Any:
+    """The bi-encoder recorded in the index (or ``--model``), loaded with the index's strategy and settings."""
     recorded = _recorded(args.index)
     source = args.model or recorded.get("source")
     if not source:
         raise ConfigError("the index records no model source; pass --model", key="--model")
     strategy = recorded.get("strategy") or {}
     settings = {key: value for key, value in (recorded.get("settings") or {}).items() if key != "max_seq_length"}
-    model = _embedder(
-        source, strategy.get("name", "mean"), {**strategy.get("options", {}), **settings}, args, "--model"
-    )
+    options = {**strategy.get("options", {}), **settings}
+    return _embedder(source, strategy.get("name", "mean"), options, args, "--model")
+
+
+def _query(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from decemb.errors import ModelSourceError, pydantic_message
+    from decemb.search import SearchIndex, SearchPipeline, latency_summary
+    from decemb.search.fusion import FusionSettings
+
+    queries = _read_queries(args)
+    try:
+        fusion = FusionSettings(method=args.fusion, weights=args.fusion_weights or (1.0, 1.0))
+    except ValidationError as error:
+        raise ConfigError(pydantic_message(error.errors()[0]), key="--fusion-weights") from None
+    model = _query_embedder(args) if args.retriever != "bm25" else None
     index = SearchIndex.open(args.index, model)
     reranker = None
     if args.reranker:
@@ -261,6 +258,8 @@ def _query(args: argparse.Namespace) -> int:
         rerank_top_k=args.rerank_top_k,
         rerank_batch_size=args.rerank_batch_size,
         check=False,
+        retriever=args.retriever,
+        fusion=fusion,
     )
     try:
         found = pipeline.search_many(queries, show_progress=not args.quiet and len(queries) > 1)
@@ -284,7 +283,7 @@ def _query(args: argparse.Namespace) -> int:
             snippet = " ".join(result.text.split())[:70]
             print(f"  {result.rank:>4}  {result.doc_id[:16]:<16} {result.retrieval_score:9.4f}  {rerank:>8}  {snippet}")
     summary = latency_summary(found)
-    shown = [stage for stage in summary if stage != "total" and (stage != "rerank" or reranker is not None)]
+    shown = [stage for stage in summary if stage != "total" and summary[stage]["mean_ms"] > 0]  # stages that ran
     stages = ", ".join(f"{stage} {summary[stage]['mean_ms']:.1f} ms" for stage in shown)
     print(f"decemb: {len(found)} queries; mean latency per query: {stages}", file=sys.stderr)
     return 0

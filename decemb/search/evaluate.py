@@ -87,7 +87,7 @@ class RerankEvaluation:
     """Metrics before/after reranking (x100) and mean latency per query per stage (ms).
 
     ``latency_ms``: ``embed_queries`` (only when an ``embedder`` was given: batched query encoding divided
-    by the number of queries), ``retrieve`` (exact cosine top-100 over the corpus, batched, per query) and
+    by the number of queries), ``retrieve`` (the task's first stage, top 100, batched, per query) and
     ``rerank`` (one ``predict`` call per query over its ``top_k`` candidates)."""
 
     task: str
@@ -115,7 +115,8 @@ def evaluate_rerank(
     batch_size: int = 16,
     show_progress: bool = False,
 ) -> RerankEvaluation:
-    """Score ``task`` with the bi-encoder's ranking and after reranking its top ``top_k``.
+    """Score ``task`` with its first stage's ranking (the task's ``retriever``) and after reranking its top
+    ``top_k``.
 
     The first stage comes from, in this order: ``rankings`` (ranked ``(doc id, score)`` lists per query,
     e.g. from a :class:`~decemb.search.SearchIndex`), ``embeddings`` (``{"queries", "corpus"}``, as the
@@ -126,6 +127,8 @@ def evaluate_rerank(
     latency: dict[str, float] = {}
     n = len(task.query_ids)
     if rankings is None:
+        if embeddings is None and not task.requests():  # bm25: nothing to encode
+            embeddings = {}
         if embeddings is None:
             if embedder is None:
                 raise ValueError("evaluate_rerank needs rankings, embeddings or an embedder")
@@ -135,7 +138,7 @@ def evaluate_rerank(
             corpus = embedder.encode_document(task.docs, show_progress_bar=show_progress)
             embeddings = {"queries": queries, "corpus": corpus}
         started = time.perf_counter()
-        rankings = exact_rankings(task, embeddings)
+        rankings = task.rankings(embeddings)  # the task's retriever: dense, bm25 or hybrid
         latency["retrieve"] = 1000 * (time.perf_counter() - started) / n
     before = score_rankings(task, rankings)
     reranked, seconds = rerank_rankings(

@@ -2,12 +2,15 @@
 
     index = SearchIndex.build("runs/scifact-index", ids, texts, model, source="smollm2-135m")
     index.search_texts(["what is rlhf?"], model, top_k=20)     # [[Hit(doc_id, text, score, position)]]
+    index.search_lexical(["what is rlhf?"], top_k=20)          # BM25 over the same documents
     index.add(new_ids, new_texts, model)                        # incremental; committed atomically
     SearchIndex.open("runs/scifact-index", model)               # refuses another model/strategy/settings
 
 Vectors are L2-normalised, so scores are cosine similarities. ``kind="exact"`` is a flat inner-product
 index (BLAS; exact), ``"hnsw"`` an HNSW graph (approximate, sub-linear), ``"auto"`` picks exact up to
-:data:`AUTO_EXACT_MAX` documents. The folder layout and atomic commits are in :mod:`decemb.search.store`.
+:data:`AUTO_EXACT_MAX` documents. A BM25 index of the same documents (:mod:`decemb.search.lexical`) is
+stored in the same generation, so the two sides always come from one commit. The folder layout and atomic
+commits are in :mod:`decemb.search.store`.
 
 One writer at a time: build and add embed, then take the folder's lock (waiting ``lock_wait`` seconds at
 most), reload what another writer committed meanwhile and commit on top (:mod:`decemb.search.writing`).
@@ -18,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +31,8 @@ import decemb.search.store as store
 from decemb.search.corpus import check_corpus
 from decemb.search.errors import CorruptIndexError, SearchError, check_count
 from decemb.search.identity import check_identity, model_identity
+from decemb.search.lexical import Bm25Settings, LexicalIndex
+from decemb.search.vectors import Hit, embed_documents, embed_queries, faiss, normalized
 from decemb.search.writing import DEFAULT_LOCK_WAIT, build_target, check_build, check_lock_wait, writer_lock
 
 __all__ = ["AUTO_EXACT_MAX", "Hit", "IndexKind", "SearchIndex", "embed_documents", "embed_queries", "faiss"]
@@ -38,52 +42,20 @@ AUTO_EXACT_MAX = 50_000
 _OPEN_ATTEMPTS = 5  # a reader re-reads the manifest this many times when commits remove its files
 
 
-def faiss() -> Any:
-    try:
-        import faiss as module
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("decemb search needs faiss: pip install 'decemb[search]'") from error
-    return module
-
-
-@dataclass(frozen=True)
-class Hit:
-    doc_id: str
-    text: str
-    score: float  # cosine similarity
-    position: int  # row in the index
-
-
-def _normalized(vectors: Any) -> np.ndarray:
-    array = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-    if array.ndim != 2:
-        raise ValueError(f"expected a 2-D array of vectors, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("the model produced NaN or infinite vectors")
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return np.ascontiguousarray(array / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-def embed_documents(
-    model: SentenceTransformer, texts: Sequence[str], batch_size: int, show_progress: bool
-) -> np.ndarray:
-    vectors = model.encode_document(list(texts), batch_size=batch_size, show_progress_bar=show_progress)
-    return _normalized(vectors)
-
-
-def embed_queries(model: SentenceTransformer, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-    return _normalized(model.encode_query(list(texts), batch_size=batch_size, show_progress_bar=False))
-
-
 class SearchIndex:
     """A corpus index folder opened in memory (build with :meth:`build`, open with :meth:`open`)."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], index: Any, ids: list[str], texts: list[str]) -> None:
-        self.folder = folder
-        self.manifest = manifest
-        self.index = index
-        self.ids = ids
-        self.texts = texts
+    def __init__(
+        self,
+        folder: Path,
+        manifest: dict[str, Any],
+        index: Any,
+        ids: list[str],
+        texts: list[str],
+        lexical: LexicalIndex | None = None,
+    ) -> None:
+        self.folder, self.manifest, self.index, self.ids, self.texts = folder, manifest, index, ids, texts
+        self._lexical = lexical
         self._positions = {doc_id: position for position, doc_id in enumerate(ids)}
 
     # -- properties ----------------------------------------------------------------------------
@@ -102,6 +74,13 @@ class SearchIndex:
     @property
     def identity(self) -> dict[str, Any]:
         return dict(self.manifest["model"])
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index of the documents (stored with the vectors; built here for an index written before)."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex.build(self.texts, Bm25Settings(**self.manifest.get("bm25", {})))
+        return self._lexical
 
     def __len__(self) -> int:
         return self.count
@@ -166,10 +145,11 @@ class SearchIndex:
             "count": len(ids),
             "hnsw": {"m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search},
             "model": model_identity(model, source),
+            "bm25": Bm25Settings().model_dump(),
             "build_seconds": round(time.perf_counter() - started, 3),
             "faiss": getattr(lib, "__version__", None),
         }
-        built = cls(folder, manifest, index, ids, texts)
+        built = cls(folder, manifest, index, ids, texts, LexicalIndex.build(texts))
         with writer_lock(folder, lock_wait):
             built.manifest["generation"] = build_target(folder, overwrite)  # another writer may have built
             built._commit()
@@ -206,7 +186,8 @@ class SearchIndex:
                 raise CorruptIndexError(f"the model gives {vectors.shape[1]}-d vectors, the index {self.dim}-d")
             self.index.add(vectors)
             self.ids, self.texts = [*self.ids, *ids], [*self.texts, *texts]
-            self.manifest = {**self.manifest, "count": len(self.ids)}
+            self.manifest = {**self.manifest, "count": len(self.ids), "bm25": self.lexical.settings.model_dump()}
+            self._lexical = LexicalIndex.build(self.texts, self.lexical.settings)  # document frequencies change
             try:
                 self._commit()
             except BaseException:
@@ -225,7 +206,8 @@ class SearchIndex:
 
     def _commit(self) -> None:
         data = faiss().serialize_index(self.index).tobytes()
-        self.manifest = store.commit(self.folder, self.manifest, data, store.docs_writer(self.ids, self.texts))
+        docs, bm25 = store.docs_writer(self.ids, self.texts), self.lexical.write
+        self.manifest = store.commit(self.folder, self.manifest, data, docs, bm25)
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -251,7 +233,14 @@ class SearchIndex:
     def _read(cls, folder: Path, manifest: dict[str, Any], check: bool) -> SearchIndex:
         if check:
             store.verify(folder, manifest)
-        ids, texts = store.read_docs(folder, store.data_path(folder, manifest, "docs"))
+        ids, texts = store.read_docs(folder, store.data_path(folder, manifest, "docs"))  # type: ignore[arg-type]
+        lexical_file = store.data_path(folder, manifest, "bm25")
+        try:
+            lexical = None if lexical_file is None else LexicalIndex.read(lexical_file)
+        except ValueError as error:
+            raise CorruptIndexError(f"{error}; rebuild the index", file=folder) from None
+        if lexical is not None and lexical.count != len(ids):
+            raise CorruptIndexError(f"the BM25 index holds {lexical.count} documents, the documents file {len(ids)}")
         try:
             index = faiss().read_index(str(store.data_path(folder, manifest, "vectors")))
         except (RuntimeError, OSError) as error:
@@ -265,7 +254,7 @@ class SearchIndex:
                 f"{manifest.get('count')} of dimension {manifest.get('dim')} and the documents file {len(ids)}",
                 file=folder,
             )
-        return cls(folder, manifest, index, ids, texts)
+        return cls(folder, manifest, index, ids, texts, lexical)
 
     # -- searching -----------------------------------------------------------------------------
     def search(self, vectors: Any, top_k: int = 10, *, ef_search: int | None = None) -> list[list[Hit]]:
@@ -273,7 +262,7 @@ class SearchIndex:
         top_k = check_count("top_k", top_k)
         if ef_search is not None:
             ef_search = check_count("ef_search", ef_search)
-        queries = _normalized(vectors)
+        queries = normalized(vectors)
         if queries.shape[1] != self.dim:
             raise ValueError(f"query vectors have dimension {queries.shape[1]}, the index {self.dim}")
         k = min(top_k, self.count)
@@ -285,6 +274,11 @@ class SearchIndex:
             for row_scores, row_ids in zip(scores, rows)
         ]
 
+    def search_lexical(self, queries: Sequence[str], top_k: int = 10) -> list[list[Hit]]:
+        """BM25 top-k hits per query text, best first (a query with no corpus term gets none)."""
+        found = self.lexical.search(list(queries), check_count("top_k", top_k))
+        return [[Hit(self.ids[p], self.texts[p], score, p) for p, score in row] for row in found]
+
     def search_texts(self, queries: Sequence[str], model: SentenceTransformer, top_k: int = 10) -> list[list[Hit]]:
         """Embed ``queries`` (query side) with ``model`` and search; the model is not re-checked here."""
         check_count("top_k", top_k)
@@ -292,7 +286,7 @@ class SearchIndex:
 
 
 def _given(vectors: Any, count: int) -> np.ndarray:
-    array = _normalized(vectors)
+    array = normalized(vectors)
     if array.shape[0] != count:
         raise ValueError(f"{array.shape[0]} vectors given for {count} documents")
     return array

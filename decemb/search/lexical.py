@@ -4,6 +4,7 @@ Snowball stemmer from ``PyStemmer`` by default, BEIR's and Pyserini's setup).
     bm25 = LexicalIndex.build(texts)
     bm25.search(["what is rlhf?"], top_k=100)     # [[(corpus position, score), ...]] best first
     bm25.save(folder); LexicalIndex.load(folder)  # the same rankings
+    bm25.write(handle); LexicalIndex.read(path)   # the same, as one file (a search index's ``bm25-N.npz``)
 
 A query with no term in the corpus's vocabulary gets an empty list (never arbitrary documents at score 0).
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,7 +44,7 @@ class Bm25Settings(BaseModel):
 
     k1: float = Field(1.5, ge=0)
     b: float = Field(0.75, ge=0, le=1)
-    method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
+    method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"  # bm25s' variants
     stopwords: str | None = "en"
     stemmer: str | None = "english"
 
@@ -106,6 +109,24 @@ class LexicalIndex:
         self.retriever.save(str(target), show_progress=False)
         record = {"settings": self.settings.model_dump(), "count": self.count}
         (target / SETTINGS_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+    def write(self, handle: IO[bytes]) -> None:
+        """The index as one ``.npz`` file: each file :meth:`save` writes, as bytes (nothing pickled)."""
+        with tempfile.TemporaryDirectory(prefix="decemb-bm25-") as staging:
+            self.save(staging)
+            files = {path.name: np.frombuffer(path.read_bytes(), dtype=np.uint8) for path in Path(staging).iterdir()}
+        np.savez(handle, **files)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> LexicalIndex:
+        """An index :meth:`write` wrote; a damaged file is a ``ValueError`` naming it."""
+        try:
+            with np.load(path, allow_pickle=False) as packed, tempfile.TemporaryDirectory() as staging:
+                for name in packed.files:
+                    (Path(staging) / Path(name).name).write_bytes(packed[name].tobytes())
+                return cls.load(staging)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise ValueError(f"{os.fspath(path)} is not a readable BM25 index ({error})") from None
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], *, mmap: bool = False) -> LexicalIndex:

@@ -1,10 +1,12 @@
-"""Two-stage search: the bi-encoder's index retrieves candidates, the decoder reranker reorders the top ones.
+"""Two-stage search: the index retrieves candidates (``retriever``: dense vectors, BM25 or both fused; see
+:mod:`decemb.search.retrievers`), the decoder reranker reorders the top ones.
 
     pipeline = SearchPipeline(SearchIndex.open("idx"), embedder, reranker, top_k=10, rerank_top_k=20)
     found = pipeline.search("what is rlhf?")
     for result in found.results:
         print(result.rank, result.doc_id, result.retrieval_score, result.rerank_score)
-    found.timings   # seconds per stage: embed, search, rerank
+    found.timings   # seconds per stage: embed, search, lexical, fuse, rerank (0.0 where a stage did not run)
+    SearchPipeline(index, None, retriever="bm25")   # lexical only: no embedder needed
 
 Each query's candidates are reranked in one ``predict`` call, so they share the rendered template opening
 and the query (computed once, see :class:`decemb.rerank.DecembPairEncoder`).
@@ -22,11 +24,14 @@ from sentence_transformers import CrossEncoder, SentenceTransformer
 from tqdm.auto import tqdm
 
 from decemb.search.errors import check_count
-from decemb.search.index import Hit, SearchIndex, embed_queries
+from decemb.search.fusion import FusionSettings
+from decemb.search.index import SearchIndex
+from decemb.search.retrievers import Retriever, check_retriever, retrieve
+from decemb.search.vectors import Hit
 
 __all__ = ["STAGES", "QueryResults", "SearchPipeline", "SearchResult", "latency_summary", "rerank_hits"]
 
-STAGES = ("embed", "search", "rerank")
+STAGES = ("embed", "search", "lexical", "fuse", "rerank")
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,8 @@ class SearchResult:
     doc_id: str
     text: str
     rank: int  # final rank, 1-based
-    retrieval_rank: int  # rank in the bi-encoder's list, 1-based
-    retrieval_score: float  # cosine similarity
+    retrieval_rank: int  # rank in the first stage's list, 1-based
+    retrieval_score: float  # the first stage's score: cosine, BM25 or fused
     rerank_score: float | None  # logit(yes) - logit(no); None when not reranked
 
 
@@ -72,22 +77,27 @@ def rerank_hits(
 
 
 class SearchPipeline:
-    """Query → embed → index top-k → rerank → results with both scores (see the module docstring)."""
+    """Query → first stage top-k → rerank → results with both scores (see the module docstring)."""
 
     def __init__(
         self,
         index: SearchIndex,
-        embedder: SentenceTransformer,
+        embedder: SentenceTransformer | None,
         reranker: CrossEncoder | None = None,
         *,
         top_k: int = 10,
         rerank_top_k: int = 20,
         rerank_batch_size: int = 16,
         check: bool = True,
+        retriever: Retriever = "dense",
+        fusion: FusionSettings | None = None,
     ) -> None:
         top_k, rerank_top_k = check_count("top_k", top_k), check_count("rerank_top_k", rerank_top_k)
         rerank_batch_size = check_count("rerank_batch_size", rerank_batch_size)
-        if check:
+        self.retriever, self.fusion = check_retriever(retriever), fusion or FusionSettings()
+        if retriever != "bm25" and embedder is None:
+            raise ValueError(f"retriever {retriever!r} needs the embedder that built the index")
+        if check and embedder is not None:
             index.check_model(embedder)
         self.index = index
         self.embedder = embedder
@@ -100,13 +110,11 @@ class SearchPipeline:
         """One query, timed per stage (seconds); ``top_k`` / ``rerank_top_k``: this query's, > 0."""
         top_k, depth = self._counts(top_k, rerank_top_k)
         reranking = self.reranker is not None
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
-        vector = embed_queries(self.embedder, [query])
-        timings["embed"] = time.perf_counter() - started
-        started = time.perf_counter()
-        hits = self.index.search(vector, max(top_k, depth) if reranking else top_k)[0]
-        timings["search"] = time.perf_counter() - started
+        hits, ran = retrieve(
+            self.index, query, self.embedder, retriever=self.retriever,
+            top_k=max(top_k, depth) if reranking else top_k, fusion=self.fusion,
+        )  # fmt: skip
+        timings = {stage: ran.get(stage, 0.0) for stage in STAGES}
         started = time.perf_counter()
         results = rerank_hits(query, hits, self.reranker, depth, self.rerank_batch_size)
         timings["rerank"] = time.perf_counter() - started if reranking else 0.0

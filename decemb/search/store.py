@@ -38,8 +38,10 @@ __all__ = [
 FORMAT = "decemb-search-index"
 VERSION = 1
 MANIFEST = "manifest.json"
-_DATA = re.compile(r"^(vectors|docs)-(\d+)\.(faiss|jsonl)$")
-_ROLES = (("vectors", "faiss", True), ("docs", "jsonl", False))
+_DATA = re.compile(r"^(vectors|docs|bm25)-(\d+)\.(faiss|jsonl|npz)$")
+# role, file extension, binary; every role is written by every commit (bm25 is absent only from indexes
+# written before decemb stored it, which are read and get it with their next commit).
+_ROLES = (("vectors", "faiss", True), ("docs", "jsonl", False), ("bm25", "npz", True))
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -65,8 +67,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def data_path(folder: Path, manifest: dict[str, Any], role: str) -> Path:
-    return folder / manifest["files"][role]["name"]
+def data_path(folder: Path, manifest: dict[str, Any], role: str) -> Path | None:
+    """The data file of ``role``; ``None`` for an optional role the manifest does not name (``bm25``)."""
+    entry = manifest["files"].get(role)
+    return None if entry is None else folder / entry["name"]
 
 
 def verify(folder: Path, manifest: dict[str, Any]) -> None:
@@ -98,8 +102,10 @@ def commit(
     manifest: dict[str, Any],
     vectors: bytes,
     write_docs: Callable[[IO[Any]], None],
+    write_bm25: Callable[[IO[Any]], None],
 ) -> dict[str, Any]:
-    """Write a new generation (vector index bytes, documents) and commit ``manifest`` pointing at it.
+    """Write a new generation (vector index bytes, documents, BM25 index) and commit ``manifest`` pointing
+    at it.
 
     The caller holds the folder's writer lock (:func:`decemb.search.writing.writer_lock`). A write that
     fails before the manifest is replaced removes what it wrote (the folder too, if it made it): the index
@@ -113,7 +119,7 @@ def commit(
         generation = int(manifest.get("generation", 0)) + 1
         while any((folder / f"{role}-{generation}.{ext}").exists() for role, ext, _binary in _ROLES):
             generation += 1  # leftovers of a killed write: never overwrite a file in place
-        writers = {"vectors": lambda handle: handle.write(vectors), "docs": write_docs}
+        writers = {"vectors": lambda handle: handle.write(vectors), "docs": write_docs, "bm25": write_bm25}
         files: dict[str, Any] = {}
         for role, ext, binary in _ROLES:
             written.append(folder / f"{role}-{generation}.{ext}")
