@@ -151,3 +151,24 @@ def test_mining_with_the_model_respects_the_cap(model):
     negatives = mined.columns["negative_1"]
     assert len(negatives) == len(set(negatives)) == len(ANCHORS)
     assert mined.info["most_uses_of_a_negative"] == 1 and mined.info["distinct_negatives"] == len(ANCHORS)
+
+
+def test_bm25_mining_takes_the_best_lexical_match_that_is_not_a_positive():
+    """Lexical mining needs no model (None here). 'question alpha' shares 'alpha' with its two positives and
+    with 'alpha' (a one-word document: the highest BM25 score), and 'question' with every distractor."""
+    anchors = [*ANCHORS, ANCHORS[0]]
+    positives = [*POSITIVES, "second alpha answer"]
+    corpus = [*positives, *(f"a question on {c}" for c in ["red", "green", "blue"]), "alpha", "alpha question too"]
+    columns = {"anchor": anchors, "positive": positives}
+    data = TrainData("pairs", columns, {"anchor": "query", "positive": "document"}, "test", corpus=corpus)
+    section = HardNegativesSection(mine=True, miner="bm25", range_min=0, range_max=3, corpus="all", max_uses=None)
+    mined = mine(None, data, section)  # type: ignore[arg-type]
+    assert len(mined) == len(anchors)
+    negatives = dict(zip(mined.columns["positive"], mined.columns["negative_1"], strict=True))
+    assert negatives[POSITIVES[0]] == negatives["second alpha answer"] == "alpha question too"  # both terms
+    assert negatives[POSITIVES[1]] in {"a question on red", "a question on green", "a question on blue"}
+    for row, anchor in enumerate(mined.columns["anchor"]):
+        own = {p for a, p in zip(anchors, positives) if a == anchor}
+        assert mined.columns["negative_1"][row] not in own
+    with pytest.raises(ValueError, match="relative_margin is a cosine threshold of miner 'model'"):
+        HardNegativesSection(mine=True, miner="bm25", relative_margin=0.05)

@@ -189,9 +189,12 @@ class HardNegativesSection(_Strict):
     candidate passes the filters is dropped; fewer than ``min_kept`` (a fraction) of the pairs kept is an
     error before training, never a silently smaller training set. No document serves as a negative for more
     than ``max_uses`` pairs (null: no cap), so rows sharing a "hub" negative cannot crowd the no-duplicates
-    batches."""
+    batches. ``miner``: ``model`` ranks candidates by the model's own cosine, ``bm25`` by BM25 over the same
+    candidates (:mod:`decemb.search.lexical`; no model pass; ``max_score`` and ``relative_margin`` are cosine
+    thresholds and do not apply)."""
 
     mine: bool = False
+    miner: Literal["model", "bm25"] = "model"
     num: PositiveInt = 1
     range_min: NonNegativeInt = 10
     range_max: PositiveInt | None = 50
@@ -209,6 +212,9 @@ class HardNegativesSection(_Strict):
             raise ValueError(
                 f"range_min {self.range_min}..range_max {self.range_max} leaves fewer than num {self.num} candidates"
             )
+        cosine = [key for key in ("max_score", "relative_margin") if getattr(self, key) is not None]
+        if self.miner == "bm25" and cosine:
+            raise ValueError(f"{cosine[0]} is a cosine threshold of miner 'model'; miner 'bm25' does not use it")
         return self
 
 

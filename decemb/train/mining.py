@@ -1,5 +1,7 @@
 """Hard negatives mined with the model itself (``sentence_transformers.util.mine_hard_negatives``): anchors
-are embedded on the query side and candidates on the document side, exactly as at inference.
+are embedded on the query side and candidates on the document side, exactly as at inference; or, with
+``miner: bm25``, ranked by BM25 over the same candidates (:func:`rank_lexically`; the anchor's own positives
+are never its negatives).
 
 sentence-transformers ranks and filters the candidates; decemb then picks ``num`` of them per pair with a
 cap on how many pairs one document may serve as a negative (``max_uses``). Without it, a model that scores
@@ -21,7 +23,7 @@ from decemb.errors import ConfigError
 from decemb.train.config import HardNegativesSection
 from decemb.train.records import TrainData
 
-__all__ = ["RankedCandidates", "choose_negatives", "mine", "rank_candidates", "with_negatives"]
+__all__ = ["RankedCandidates", "choose_negatives", "mine", "rank_candidates", "rank_lexically", "with_negatives"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +38,8 @@ class RankedCandidates:
     candidates: list[list[str]]
 
 
-def rank_candidates(model: SentenceTransformer, data: TrainData, section: HardNegativesSection) -> RankedCandidates:
-    """Rank each pair's candidate negatives with the model (``mine_hard_negatives``, ``labeled-list``): the
-    ``pool_size`` candidates after ``range_min``, less those the filters reject."""
-    from datasets import Dataset
-    from sentence_transformers.util import mine_hard_negatives
-
-    pairs = Dataset.from_dict({"anchor": data.columns["anchor"], "positive": data.columns["positive"]})
+def _candidate_corpus(data: TrainData, section: HardNegativesSection) -> list[str] | None:
+    """The documents negatives are drawn from (``None``: the training positives), checked against the ranks."""
     corpus = data.corpus if section.corpus == "all" and data.corpus else None
     candidates = len(corpus) if corpus is not None else len(set(data.columns["positive"]))
     if section.range_min + section.num > candidates:
@@ -50,6 +47,38 @@ def rank_candidates(model: SentenceTransformer, data: TrainData, section: HardNe
             f"range_min {section.range_min} + num {section.num} exceeds the {candidates} candidate documents",
             key="hard_negatives.range_min",
         )
+    return corpus
+
+
+def rank_lexically(data: TrainData, section: HardNegativesSection) -> RankedCandidates:
+    """Rank each pair's candidate negatives by BM25 of its anchor (the ``pool_size`` candidates after
+    ``range_min``), leaving out every positive of that anchor; pairs keep their order."""
+    from decemb.search.lexical import LexicalIndex
+
+    anchors, positives = list(data.columns["anchor"]), list(data.columns["positive"])
+    corpus = _candidate_corpus(data, section) or list(dict.fromkeys(positives))
+    own: dict[str, set[str]] = {}
+    for anchor, positive in zip(anchors, positives, strict=True):
+        own.setdefault(anchor, set()).add(positive)
+    queries = list(own)
+    depth = min(len(corpus), section.range_min + pool_size(section) + max(map(len, own.values())))
+    found = LexicalIndex.build(corpus).search(queries, top_k=depth)
+    head = slice(section.range_min, section.range_min + pool_size(section))
+    ranked = {q: [corpus[p] for p, _ in hits if corpus[p] not in own[q]][head] for q, hits in zip(queries, found)}
+    return RankedCandidates(anchors, positives, [ranked[anchor] for anchor in anchors])
+
+
+def rank_candidates(model: SentenceTransformer, data: TrainData, section: HardNegativesSection) -> RankedCandidates:
+    """Rank each pair's candidate negatives with the model (``mine_hard_negatives``, ``labeled-list``), or by
+    BM25 with ``miner: bm25`` (:func:`rank_lexically`): the ``pool_size`` candidates after ``range_min``,
+    less those the filters reject."""
+    if section.miner == "bm25":
+        return rank_lexically(data, section)
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    pairs = Dataset.from_dict({"anchor": data.columns["anchor"], "positive": data.columns["positive"]})
+    corpus = _candidate_corpus(data, section)
     pool = pool_size(section)
     was_training = model.training
     model.eval()
