@@ -1,4 +1,4 @@
-"""Retrieve & rerank on SciFact and an approximate index on AG News (issue 11; results in docs/rerank.md).
+"""Retrieve & rerank on SciFact and an approximate index on AG News (issue 11; results in docs/retrieval.md).
 
 Stages (``--stage``, each writes ``OUT/<stage>.json``; ``all`` runs them in order):
 

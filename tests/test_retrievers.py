@@ -49,7 +49,11 @@ def task_config(retriever: str, **extra) -> dict:
 
 
 def test_each_retriever_scores_its_own_ranking(model_dir: Path, tmp_path: Path) -> None:
-    tasks = [task_config("dense"), task_config("bm25"), task_config("hybrid", fusion={"k": 60})]
+    tasks = [
+        task_config("dense"),
+        task_config("bm25"),
+        task_config("hybrid", fusion={"method": "rrf", "k": 60, "weights": [1, 1]}),
+    ]
     results = run_comparison(parse_config(make_config(model_dir, tmp_path, tasks=tasks)), show_progress=False)
     got = {r.task: r.value for r in results if r.metric == "ndcg@10"}
 

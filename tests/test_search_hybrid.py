@@ -14,6 +14,7 @@ import decemb
 from decemb.errors import ConfigError
 from decemb.search import SearchIndex, SearchPipeline, evaluate_rerank
 from decemb.search.cli import add_search_parser, run_search
+from decemb.search.fusion import FusionSettings
 from decemb.search.lexical import LexicalIndex
 from decemb.tasks import load_task
 
@@ -76,7 +77,8 @@ def test_pipeline_retrievers(tmp_path, embedder):
         assert [r.doc_id for r in lexical.results] == lexical_ids(CORPUS, IDS, query, 5)
         assert lexical.timings["embed"] == 0.0 and lexical.timings["lexical"] > 0
         dense = [h.doc_id for h in index.search_texts([query], embedder, top_k=len(IDS))[0]]
-        hybrid = SearchPipeline(index, embedder, retriever="hybrid", top_k=4).search(query)
+        rrf_k60 = FusionSettings(method="rrf", k=60, weights=(1.0, 1.0))
+        hybrid = SearchPipeline(index, embedder, retriever="hybrid", top_k=4, fusion=rrf_k60).search(query)
         expected = rrf(lexical_ids(CORPUS, IDS, query, len(IDS)), dense)[:4]
         assert [r.doc_id for r in hybrid.results] == expected
         assert all(hybrid.timings[stage] > 0 for stage in ("embed", "search", "lexical"))

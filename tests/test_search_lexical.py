@@ -85,13 +85,13 @@ DENSE = [("c", 0.9), ("d", 0.8), ("a", 0.7)]
 
 
 def test_rrf_is_the_sum_of_reciprocal_ranks():
-    fused = dict(fuse([LEXICAL, DENSE], FusionSettings(k=60)))
+    fused = dict(fuse([LEXICAL, DENSE], FusionSettings(method="rrf", k=60, weights=(1.0, 1.0))))
     assert fused["a"] == pytest.approx(1 / 61 + 1 / 63)
     assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
     assert fused["b"] == pytest.approx(1 / 62) and fused["d"] == pytest.approx(1 / 62)
-    order = [doc for doc, _ in fuse([LEXICAL, DENSE], FusionSettings(k=60))]
+    order = [doc for doc, _ in fuse([LEXICAL, DENSE], FusionSettings(method="rrf", k=60, weights=(1.0, 1.0)))]
     assert order == ["a", "c", "b", "d"]  # ties: best rank anywhere, then the lexical list first
-    weighted = dict(fuse([LEXICAL, DENSE], FusionSettings(k=60, weights=(2.0, 1.0))))
+    weighted = dict(fuse([LEXICAL, DENSE], FusionSettings(method="rrf", k=60, weights=(2.0, 1.0))))
     assert weighted["d"] == pytest.approx(1 / 62) and weighted["b"] == pytest.approx(2 / 62)
 
 
@@ -101,9 +101,15 @@ def test_weighted_fusion_normalises_each_list():
     assert fused["b"] == pytest.approx(0.3 * 0.5)
     assert fused["c"] == pytest.approx(0.3 * 0.0 + 0.7 * 1.0)
     assert fused["d"] == pytest.approx(0.7 * 0.5)
-    assert dict(fuse([[("x", 3.0)], []], FusionSettings(method="weighted"))) == {"x": 1.0}
-    shallow = fuse([LEXICAL, DENSE], FusionSettings(depth=1))
+    assert dict(fuse([[("x", 3.0)], []], FusionSettings(weights=(1.0, 1.0)))) == {"x": 1.0}
+    shallow = fuse([LEXICAL, DENSE], FusionSettings(method="rrf", depth=1))
     assert [doc for doc, _ in shallow] == ["a", "c"]
+
+
+def test_the_default_is_the_measured_weighted_fusion():
+    default = dict(fuse([LEXICAL, DENSE]))
+    assert default == pytest.approx(dict(fuse([LEXICAL, DENSE], FusionSettings(method="weighted", weights=(0.8, 0.2)))))
+    assert default["a"] == pytest.approx(0.8) and default["d"] == pytest.approx(0.2 * 0.5)
 
 
 def test_fusion_settings_are_validated():

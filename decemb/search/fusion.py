@@ -6,6 +6,11 @@
   then ``sum_r w_r * norm_r(d)`` (Weaviate's "relative score fusion"; Bruch et al. 2023 call it TM2C2).
 
 Ties are broken by the document's best rank in any list, then by the order lists were given.
+
+The default, ``weighted`` with weights (0.8, 0.2) (BM25, dense), is the best of the fusions measured on
+SciFact *train* queries with SmolLM2-135M's zero-shot ``mean`` vectors: 69.7 nDCG@10 against BM25 alone
+69.6, weighted (0.5, 0.5) 59.7 and RRF (k 60) 40.3; RRF gives a weak list the same say as a strong one
+(docs/retrieval.md). A better dense model deserves more weight: measure before changing it.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ Ranking = Sequence[tuple[Hashable, float]]
 
 class FusionSettings(BaseModel):
     """``method`` (``rrf`` or ``weighted``), ``k`` (RRF's rank offset), ``weights`` (one per retriever,
-    lexical first; default equal), ``depth`` (how many of each retriever's hits are fused)."""
+    lexical first), ``depth`` (how many of each retriever's hits are fused). Defaults: see the module."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["rrf", "weighted"] = "rrf"
+    method: Literal["rrf", "weighted"] = "weighted"
     k: float = Field(60.0, gt=0)
-    weights: tuple[float, float] = (1.0, 1.0)
+    weights: tuple[float, float] = (0.8, 0.2)
     depth: int = Field(100, ge=1)
 
     @model_validator(mode="after")
