@@ -222,3 +222,33 @@ def parse_report(text: str) -> dict[tuple[str, str, str, int, str], tuple[float,
                     value = float(cell.split(" [")[0].strip("*"))
                     found[(task, model, strategy, int(layer), metric)] = (value, cell.startswith("**"))
     return found
+
+
+# -- search indexes --------------------------------------------------------------------------------------
+
+
+def search_embedder():
+    """The tiny Llama as a ``mean`` embedder (the search tests' bi-encoder)."""
+    import decemb
+
+    model, tok = tiny_backbone("llama")
+    return decemb.from_backbone(model, tok, "mean")
+
+
+def build_index(folder: Path, embedder, ids, texts, **options):
+    from decemb.search import SearchIndex
+
+    return SearchIndex.build(folder, ids, texts, embedder, source="tiny", **options)
+
+
+def folder_files(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+def rrf_order(*rankings: list[str], k: float = 60) -> list[str]:
+    """Reciprocal rank fusion by hand (equal weights, ranks from 1): the fused order, best first."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking):
+            scores[doc] = scores.get(doc, 0.0) + 1 / (k + rank + 1)
+    return sorted(scores, key=lambda d: -scores[d])

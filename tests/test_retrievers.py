@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import OWN_DATA, OWN_TASKS, isolate, make_config, save_tiny_model
+from helpers import OWN_DATA, OWN_TASKS, isolate, make_config, rrf_order, save_tiny_model
 
 import decemb
 from decemb.compare import ConfigError, parse_config, run_comparison
@@ -36,14 +36,6 @@ def ndcg10(ranking: list[str], relevant: set[str]) -> float:
     return 100 * gain / ideal
 
 
-def rrf(*rankings: list[str], k: float = 60) -> list[str]:
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, doc in enumerate(ranking):
-            scores[doc] = scores.get(doc, 0.0) + 1 / (k + rank + 1)
-    return sorted(scores, key=lambda d: -scores[d])
-
-
 def task_config(retriever: str, **extra) -> dict:
     return {**RETRIEVAL, "name": f"own-{retriever}", "retriever": retriever, **extra}
 
@@ -64,7 +56,7 @@ def test_each_retriever_scores_its_own_ranking(model_dir: Path, tmp_path: Path) 
     cosine = queries @ docs.T
     dense = [[task.doc_ids[i] for i in np.argsort(-row, kind="stable")] for row in cosine]
     lexical = [[task.doc_ids[p] for p, _ in hits] for hits in LexicalIndex.build(task.docs).search(task.queries)]
-    hybrid = [rrf(a, b) for a, b in zip(lexical, dense)]
+    hybrid = [rrf_order(a, b) for a, b in zip(lexical, dense)]
     for name, rankings in [("own-dense", dense), ("own-bm25", lexical), ("own-hybrid", hybrid)]:
         expected = np.mean([ndcg10(r, task.relevant[q]) for r, q in zip(rankings, task.query_ids)])
         assert got[name] == pytest.approx(expected, abs=1e-6), name

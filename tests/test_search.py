@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 
 import numpy as np
 import pytest
 import torch
-from helpers import CORPUS, tiny_backbone
+from helpers import CORPUS, build_index, folder_files, search_embedder, tiny_backbone
 
 import decemb
 from decemb.engine import fingerprint
@@ -32,16 +31,14 @@ IDS = [f"d{i}" for i in range(len(CORPUS))]
 
 @pytest.fixture(scope="module")
 def embedder():
-    model, tok = tiny_backbone("llama")
-    return decemb.from_backbone(model, tok, "mean")
+    return search_embedder()
 
 
 def build(folder, embedder, ids=IDS, texts=CORPUS, **options):
-    return SearchIndex.build(folder, ids, texts, embedder, source="tiny", **options)
+    return build_index(folder, embedder, ids, texts, **options)
 
 
-def files(folder) -> list[str]:
-    return sorted(os.listdir(folder))
+files = folder_files
 
 
 def brute_force(embedder, query: str, k: int) -> list[str]:

@@ -8,7 +8,7 @@ import argparse
 import json
 
 import pytest
-from helpers import CORPUS, OWN_DATA, OWN_TASKS, save_tiny_model, tiny_backbone
+from helpers import CORPUS, OWN_DATA, OWN_TASKS, rrf_order, save_tiny_model, tiny_backbone
 
 import decemb
 from decemb.errors import ConfigError
@@ -62,14 +62,6 @@ def test_an_index_written_before_bm25_was_stored_still_searches_lexically(tmp_pa
     assert "bm25" in SearchIndex.open(folder).manifest["files"]
 
 
-def rrf(*rankings: list[str], k: float = 60) -> list[str]:
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, doc in enumerate(ranking):
-            scores[doc] = scores.get(doc, 0.0) + 1 / (k + rank + 1)
-    return sorted(scores, key=lambda d: -scores[d])
-
-
 def test_pipeline_retrievers(tmp_path, embedder):
     index = SearchIndex.build(tmp_path / "idx", IDS, CORPUS, embedder)
     for query in QUERIES:
@@ -79,7 +71,7 @@ def test_pipeline_retrievers(tmp_path, embedder):
         dense = [h.doc_id for h in index.search_texts([query], embedder, top_k=len(IDS))[0]]
         rrf_k60 = FusionSettings(method="rrf", k=60, weights=(1.0, 1.0))
         hybrid = SearchPipeline(index, embedder, retriever="hybrid", top_k=4, fusion=rrf_k60).search(query)
-        expected = rrf(lexical_ids(CORPUS, IDS, query, len(IDS)), dense)[:4]
+        expected = rrf_order(lexical_ids(CORPUS, IDS, query, len(IDS)), dense)[:4]
         assert [r.doc_id for r in hybrid.results] == expected
         assert all(hybrid.timings[stage] > 0 for stage in ("embed", "search", "lexical"))
     with pytest.raises(ValueError, match=r"unknown retriever 'hybird' \(did you mean 'hybrid'\?\)"):

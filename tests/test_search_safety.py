@@ -13,7 +13,15 @@ import time
 
 import numpy as np
 import pytest
-from helpers import CORPUS, OWN_DATA, OWN_TASKS, save_tiny_model, tiny_backbone
+from helpers import (
+    CORPUS,
+    OWN_DATA,
+    OWN_TASKS,
+    build_index,
+    folder_files,
+    save_tiny_model,
+    search_embedder,
+)
 
 import decemb
 from decemb.cli import main
@@ -39,16 +47,14 @@ ROUNDS, PER_ROUND = 4, 2
 
 @pytest.fixture(scope="module")
 def embedder():
-    model, tok = tiny_backbone("llama")
-    return decemb.from_backbone(model, tok, "mean")
+    return search_embedder()
 
 
 def build(folder, embedder, ids=IDS, texts=CORPUS, **options):
-    return SearchIndex.build(folder, ids, texts, embedder, source="tiny", **options)
+    return build_index(folder, embedder, ids, texts, **options)
 
 
-def files(folder) -> list[str]:
-    return sorted(os.listdir(folder))
+files = folder_files
 
 
 GEN1 = ["bm25-1.npz", "docs-1.jsonl", "manifest.json", "vectors-1.faiss"]
