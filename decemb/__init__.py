@@ -16,9 +16,10 @@ __getattr__, _names = lazy_exports(__name__, __file__)  # the names below load o
 __all__ = [*_names, "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs only
-    from decemb.api import explain, export_plain, from_backbone, load
+    from decemb.api import export_plain, from_backbone, load
     from decemb.instructions import instruction_for
     from decemb.loading import load_backbone
     from decemb.settings import EncodeSettings
+    from decemb.st.explain import explain
     from decemb.strategies import STRATEGIES, Strategy, build_strategy, describe_strategies, list_strategies, register
     from decemb.templates import Template

@@ -1,4 +1,4 @@
-"""Public entry points: ``decemb.load``, ``from_backbone`` and ``explain``."""
+"""Public entry points: ``decemb.load``, ``from_backbone`` and ``export_plain`` (``explain``: decemb.st.explain)."""
 
 from __future__ import annotations
 
@@ -118,25 +118,3 @@ def export_plain(model: SentenceTransformer, path: str | os.PathLike[str]) -> Pa
     from decemb.st.export import export_plain as export
 
     return export(model, path)
-
-
-def explain(model: SentenceTransformer, text: str, task: str | None = None) -> str:
-    """The rendered input for ``text`` as the model reads it, pooled tokens wrapped in ⟦ ⟧.
-
-    ``task``: ``None``/"query" or "document" (the side that ``encode_query``/``encode_document`` render).
-    """
-    embedder = model[0]
-    if not isinstance(embedder, DecembEmbedder):
-        raise TypeError("explain() needs a decemb model (its first module is a DecembEmbedder)")
-    features = embedder.preprocess([text], task=task)
-    ids = features["input_ids"][0].tolist()
-    pooled = features["pool_mask"][0].tolist()
-    out, inside = [], False
-    for token_id, flag in zip(ids, pooled):
-        if flag != inside:
-            out.append("⟦" if flag else "⟧")
-            inside = flag
-        out.append(embedder.tokenizer.decode([token_id]))
-    if inside:
-        out.append("⟧")
-    return "".join(out)

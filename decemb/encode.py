@@ -26,6 +26,7 @@ import numpy as np
 
 from decemb.errors import ConfigError
 from decemb.files import atomic_write
+from decemb.input_records import TABLE_FORMATS, record_value
 from decemb.settings import EncodeSettings
 from decemb.strategies import Kind, Strategy
 from decemb.strategy_entry import check_strategy
@@ -44,7 +45,6 @@ __all__ = [
     "save_embeddings",
 ]
 
-TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 OUTPUT_FORMATS = (".npy", ".npz")
 
 
@@ -116,18 +116,6 @@ def _read_records(file: Path, fmt: str, shown: str) -> list[tuple[int, dict[str,
         raise ConfigError(problem, file=shown) from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ConfigError(f"cannot read the file ({error})", file=shown) from None
-
-
-def record_value(record: dict[str, Any], key: str, line: int, shown: str, option: str) -> str:
-    if key not in record:
-        known = ", ".join(str(k) for k in record if k is not None)
-        raise ConfigError(f"{option} {key!r}: no such column on line {line} (columns: {known})", file=shown)
-    value = record[key]
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ConfigError(f"{option} {key!r}: empty value on line {line}", file=shown)
-    if isinstance(value, dict | list):
-        raise ConfigError(f"{option} {key!r}: line {line} holds a {type(value).__name__}, not text", file=shown)
-    return str(value)
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from decemb.encode import TABLE_FORMATS, record_value
 from decemb.errors import ConfigError
+from decemb.input_records import TABLE_FORMATS, record_value
 from decemb.tasks._io import cell_count_problem
 
 __all__ = ["Plan", "Shard", "Source", "iter_records", "open_source", "plan_input", "read_shard"]

@@ -80,7 +80,7 @@ def _settings_line(embedder: Any) -> str:
 
 
 def _renderings(model: SentenceTransformer) -> list[str]:
-    from decemb.api import explain
+    from decemb.st.explain import explain
 
     query, document = explain(model, EXAMPLE, "query"), explain(model, EXAMPLE, "document")
     lines = ["What the model reads (`decemb.explain`; the pooled tokens are between ⟦ ⟧):", ""]
