@@ -245,6 +245,18 @@ def folder_files(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
 
 
+def generation_files(generation: int) -> list[str]:
+    """What an index folder holds after commit ``generation``, sorted as :func:`folder_files` lists them."""
+    return [f"bm25-{generation}.npz", f"docs-{generation}.jsonl", "manifest.json", f"vectors-{generation}.faiss"]
+
+
+def one_line_not_damaged(error: BaseException) -> str:
+    """``str(error)``, asserted to be one line that does not call a healthy index damaged."""
+    text = str(error)
+    assert "\n" not in text and "rebuild" not in text and "corrupt" not in text.lower(), text
+    return text
+
+
 def rrf_order(*rankings: list[str], k: float = 60) -> list[str]:
     """Reciprocal rank fusion by hand (equal weights, ranks from 1): the fused order, best first."""
     scores: dict[str, float] = {}
