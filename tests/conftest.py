@@ -1,16 +1,23 @@
-"""pytest configuration: the ``backbone`` fixture over every tiny architecture, and slow-test skipping."""
+"""pytest configuration: the ``backbone`` fixture over every tiny architecture, the search tests' ``embedder``
+(a module may define its own), and slow-test skipping."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from helpers import ARCHITECTURES, tiny_backbone
+from helpers import ARCHITECTURES, search_embedder, tiny_backbone
 
 
 @pytest.fixture(params=ARCHITECTURES)
 def backbone(request):
     return tiny_backbone(request.param)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    """The tiny Llama as a ``mean`` embedder (:func:`helpers.search_embedder`), one per test module."""
+    return search_embedder()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -235,7 +235,10 @@ def search_embedder():
     return decemb.from_backbone(model, tok, "mean")
 
 
-def build_index(folder: Path, embedder, ids, texts, **options):
+SEARCH_IDS = [f"d{i}" for i in range(len(CORPUS))]  # the search tests' ids of CORPUS
+
+
+def build_index(folder: Path, embedder, ids=SEARCH_IDS, texts=CORPUS, **options):
     from decemb.search import SearchIndex
 
     return SearchIndex.build(folder, ids, texts, embedder, source="tiny", **options)

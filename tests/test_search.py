@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import CORPUS, build_index, folder_files, search_embedder, tiny_backbone
+from helpers import CORPUS, SEARCH_IDS, build_index, folder_files, tiny_backbone
 
 import decemb
 from decemb.engine import fingerprint
@@ -26,16 +26,10 @@ from decemb.search import (
 )
 from decemb.search import store as store_module
 
-IDS = [f"d{i}" for i in range(len(CORPUS))]
+IDS = SEARCH_IDS
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    return search_embedder()
-
-
-def build(folder, embedder, ids=IDS, texts=CORPUS, **options):
-    return build_index(folder, embedder, ids, texts, **options)
+build = build_index
 
 
 files = folder_files

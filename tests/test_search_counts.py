@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import CORPUS, OWN_DATA, OWN_TASKS, build_index, search_embedder
+from helpers import CORPUS, OWN_DATA, OWN_TASKS, SEARCH_IDS, build_index
 
 from decemb.search import SearchPipeline, evaluate_rerank, exact_rankings, rerank_hits
 from decemb.tasks import load_task
 
-IDS = [f"d{i}" for i in range(len(CORPUS))]
+IDS = SEARCH_IDS
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    return search_embedder()
-
-
-def build(folder, embedder):
-    return build_index(folder, embedder, IDS, CORPUS)
+build = build_index
 
 
 class NoWork:

@@ -11,12 +11,12 @@ import threading
 import pytest
 from helpers import (
     CORPUS,
+    SEARCH_IDS,
     build_index,
     folder_files,
     generation_files,
     one_line_not_damaged,
     save_tiny_model,
-    search_embedder,
 )
 
 from decemb.cli import main
@@ -27,16 +27,10 @@ from decemb.search import (
 from decemb.search import store as store_module
 from decemb.search.errors import IndexWriteError
 
-IDS = [f"d{i}" for i in range(len(CORPUS))]
+IDS = SEARCH_IDS
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    return search_embedder()
-
-
-def build(folder, embedder, ids=IDS, texts=CORPUS, **options):
-    return build_index(folder, embedder, ids, texts, **options)
+build = build_index
 
 
 files = folder_files

@@ -12,12 +12,12 @@ import time
 import pytest
 from helpers import (
     CORPUS,
+    SEARCH_IDS,
     build_index,
     folder_files,
     generation_files,
     one_line_not_damaged,
     save_tiny_model,
-    search_embedder,
 )
 
 import decemb
@@ -32,17 +32,11 @@ from decemb.search import index as index_module
 from decemb.search import store as store_module
 from decemb.search.errors import IndexBusyError
 
-IDS = [f"d{i}" for i in range(len(CORPUS))]
+IDS = SEARCH_IDS
 ROUNDS, PER_ROUND = 4, 2
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    return search_embedder()
-
-
-def build(folder, embedder, ids=IDS, texts=CORPUS, **options):
-    return build_index(folder, embedder, ids, texts, **options)
+build = build_index
 
 
 files = folder_files

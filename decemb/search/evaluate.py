@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from sentence_transformers import CrossEncoder, SentenceTransformer
 from tqdm.auto import tqdm
 
@@ -39,19 +38,9 @@ def score_rankings(task: RetrievalTask, rankings: Sequence[Sequence[tuple[str, f
 
 
 def exact_rankings(task: RetrievalTask, embeddings: Mapping[str, Any], top_k: int = TOP_K) -> list[Ranking]:
-    """Cosine top-k per query from ``{"queries", "corpus"}`` embeddings, exactly as ``task.score`` ranks."""
-    from sentence_transformers.util import semantic_search
-
-    from decemb.tasks.base import check_embeddings
-
-    top_k = check_count("top_k", top_k)
-    arrays = check_embeddings(task.name, task.requests(), dict(embeddings))
-    hits = semantic_search(
-        torch.from_numpy(arrays["queries"].astype(np.float32)),
-        torch.from_numpy(arrays["corpus"].astype(np.float32)),
-        top_k=top_k,
-    )
-    return [[(task.doc_ids[h["corpus_id"]], float(h["score"])) for h in row] for row in hits]
+    """Cosine top-k per query from ``{"queries", "corpus"}`` embeddings, exactly as ``task.score`` ranks
+    (:meth:`decemb.tasks.RetrievalTask.dense_rankings`)."""
+    return task.dense_rankings(dict(embeddings), check_count("top_k", top_k))
 
 
 def rerank_rankings(

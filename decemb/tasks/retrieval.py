@@ -79,14 +79,14 @@ class RetrievalTask:
         return evaluator
 
     def lexical_rankings(self) -> list[list[tuple[str, float]]]:
-        """Each query's BM25 top 100 as ``(document id, score)`` (the index is built once per task)."""
+        """Each query's BM25 top 100 as ``(document id, score)`` (computed once per task: it needs no model)."""
         if self._lexical is None:
-            self._lexical = LexicalIndex.build(self.docs, self.bm25)
-        found = self._lexical.search(self.queries, top_k=TOP_K)
-        return [[(self.doc_ids[position], score) for position, score in row] for row in found]
+            found = LexicalIndex.build(self.docs, self.bm25).search(self.queries, top_k=TOP_K)
+            self._lexical = [[(self.doc_ids[position], score) for position, score in row] for row in found]
+        return [list(row) for row in self._lexical]
 
-    def dense_rankings(self, embeddings: dict[str, np.ndarray]) -> list[list[tuple[str, float]]]:
-        """Each query's cosine top 100 as ``(document id, score)``."""
+    def dense_rankings(self, embeddings: dict[str, np.ndarray], top_k: int = TOP_K) -> list[list[tuple[str, float]]]:
+        """Each query's cosine top ``top_k`` as ``(document id, score)``."""
         import torch
         from sentence_transformers.util import semantic_search
 
@@ -94,7 +94,7 @@ class RetrievalTask:
         hits = semantic_search(
             torch.from_numpy(arrays["queries"].astype(np.float32)),
             torch.from_numpy(arrays["corpus"].astype(np.float32)),
-            top_k=TOP_K,
+            top_k=top_k,
         )
         return [[(self.doc_ids[h["corpus_id"]], float(h["score"])) for h in row] for row in hits]
 
