@@ -10,7 +10,6 @@ same sentences.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -125,8 +124,10 @@ def print_footer() -> None:
 
 # -- data --------------------------------------------------------------------------------------------
 def data_root(arg: str | None) -> Path:
-    """``--data-root``, else ``$DECEMB_DATA``, else ``../shared/data`` next to the repository."""
-    root = Path(arg or os.environ.get("DECEMB_DATA") or REPO_ROOT.parent / "shared" / "data").expanduser()
+    """``--data-root``, else ``$DECEMB_DATA``, else ``../shared/data`` (:func:`decemb.config_base.data_root`)."""
+    from decemb.config_base import data_root as resolve_root
+
+    root = resolve_root(arg)
     if not root.is_dir():
         sys.exit(f"data root {root} does not exist (pass --data-root or set DECEMB_DATA)")
     return root
@@ -134,16 +135,16 @@ def data_root(arg: str | None) -> Path:
 
 def sts_pairs(root: Path, pairs: int, split: str = "test") -> list[tuple[str, str]]:
     """The first ``pairs`` (sentence1, sentence2) of STS-B ``sts-{split}.csv`` (tab-separated, no header)."""
+    from decemb.records import iter_rows
+
     path = root / "stsbenchmark" / f"sts-{split}.csv"
     out: list[tuple[str, str]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) < 7:
-                continue
-            out.append((parts[5], parts[6]))
-            if len(out) == pairs:
-                break
+    for _, parts in iter_rows(path, "tsv", header=False, ragged=True):  # STS-B's layout (decemb.records)
+        if len(parts) < 7:
+            continue
+        out.append((parts[5], parts[6]))
+        if len(out) == pairs:
+            break
     if len(out) < pairs:
         sys.exit(f"{path} has only {len(out)} pairs, {pairs} requested")
     return out
@@ -156,14 +157,13 @@ def sts_sentences(root: Path, pairs: int, split: str = "test") -> list[str]:
 
 def scifact_queries(root: Path, count: int) -> list[str]:
     """The first ``count`` SciFact query texts (``scifact/queries.jsonl``)."""
-    path = root / "scifact" / "queries.jsonl"
+    from decemb.records import iter_rows
+
     out: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                out.append(json.loads(line)["text"])
-                if len(out) == count:
-                    break
+    for _, record in iter_rows(root / "scifact" / "queries.jsonl", "jsonl"):
+        out.append(record["text"])  # type: ignore[call-overload]
+        if len(out) == count:
+            break
     return out
 
 

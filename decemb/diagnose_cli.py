@@ -63,8 +63,9 @@ def add_diagnose_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _strategies(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]] | None:
-    from decemb.encode import build_checked_strategy, parse_options
+    from decemb.encode import parse_options
     from decemb.errors import ConfigError
+    from decemb.strategy_entry import build_checked_strategy
 
     options = parse_options(args.option)
     if not args.strategy:

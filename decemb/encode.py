@@ -5,7 +5,7 @@ Input formats (by extension):
 * ``.txt`` (or any other extension not listed below): one text per line; blank lines are skipped.
 * ``.csv`` / ``.tsv``: a header row; ``column`` names the text column (``id_column`` optionally the ids).
 * ``.jsonl`` / ``.ndjson``: one JSON object per line; ``column`` / ``id_column`` are keys.
-* ``.parquet`` (a file, or a folder of them): ``column`` / ``id_column`` are columns.
+* ``.parquet`` (a file, or a folder of them; the ``parquet`` extra): ``column`` / ``id_column`` are columns.
 
 Output: ``.npy`` (a float32 array, one row per text) or ``.npz`` (``embeddings`` and, with an
 ``id_column``, ``ids``), written atomically; or a folder of Parquet shards, resumable, in process or on
@@ -16,9 +16,8 @@ there are; :func:`encode_texts` + :func:`save_embeddings` are the in-memory equi
 
 from __future__ import annotations
 
-import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,10 @@ import numpy as np
 
 from decemb.errors import ConfigError
 from decemb.files import atomic_write
-from decemb.input_records import TABLE_FORMATS, record_value
+from decemb.records import TABLE_FORMATS, TableError, format_of, iter_records, iter_rows, record_value
 from decemb.settings import EncodeSettings
 from decemb.strategies import Kind, Strategy
-from decemb.strategy_entry import check_strategy
-from decemb.tasks._io import RowError, cell_count_problem, iter_rows
+from decemb.strategy_entry import build_checked_strategy
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -48,41 +46,35 @@ __all__ = [
 OUTPUT_FORMATS = (".npy", ".npz")
 
 
-def _format_of(path: Path) -> str:
-    return TABLE_FORMATS.get(path.suffix.lower(), "txt")
-
-
 def read_texts(
     path: str | os.PathLike[str], *, column: str | None = None, id_column: str | None = None
 ) -> tuple[list[str], list[str] | None]:
-    """(texts, ids or ``None``) from a file; problems are ``ConfigError`` naming the file (and line)."""
+    """(texts, ids or ``None``) from a file, read by :mod:`decemb.records` (:mod:`decemb.distributed.sources`
+    for Parquet); problems are ``ConfigError`` naming the file (and line)."""
     file = Path(path).expanduser()
     shown = os.fspath(path)
-    if file.suffix.lower() == ".parquet" or file.is_dir():
-        from decemb.distributed.sources import iter_records, open_source
+    if format_of(file) == "parquet":
+        from decemb.distributed.sources import iter_records as iter_source_rows
+        from decemb.distributed.sources import open_source
 
-        rows = list(iter_records(open_source(path, column, id_column)))
+        rows = list(iter_source_rows(open_source(path, column, id_column)))
         return [text for *_, text, _ in rows], [key for *_, key in rows] if id_column else None
     if not file.is_file():
         raise ConfigError("file not found" if not file.exists() else "not a file", file=shown)
-    fmt = _format_of(file)
+    fmt = format_of(file)
     if fmt == "txt":
         if column is not None or id_column is not None:
             raise ConfigError(
                 "--column/--id-column need a .csv, .tsv or .jsonl input; a text file holds one text per line",
                 file=shown,
             )
-        try:
-            lines = file.read_text(encoding="utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"cannot read the file ({error})", file=shown) from None
-        texts = [line for line in lines if line.strip()]
+        texts = [row[0] for _, row in _read(file, shown, lambda: iter_rows(file, "txt")) if isinstance(row, list)]
         if not texts:
             raise ConfigError("no texts (the file has no non-blank line)", file=shown)
         return texts, None
     if column is None:
         raise ConfigError(f"--column is required for a {file.suffix} input (which column holds the text?)", file=shown)
-    records = _read_records(file, fmt, shown)
+    records = _read(file, shown, lambda: ((line, record) for line, _, record in iter_records(file, fmt)))
     if not records:
         raise ConfigError("no rows", file=shown)
     texts = [record_value(record, column, line, shown, "--column") for line, record in records]
@@ -92,29 +84,13 @@ def read_texts(
     return texts, ids
 
 
-def _read_records(file: Path, fmt: str, shown: str) -> list[tuple[int, dict[str, Any]]]:
+def _read(file: Path, shown: str, rows: Callable[[], Iterable[tuple[int, Any]]]) -> list[tuple[int, Any]]:
+    """All of ``rows()``; a bad row or an unreadable file is a ``ConfigError`` naming the file."""
     try:
-        if fmt == "jsonl":
-            return [(number, record) for number, record in iter_rows(file, "jsonl")]
-        with file.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",")
-            header = next((row for row in reader if row), None)
-            if not header:
-                raise ConfigError("empty file (no header row)", file=shown)
-            records: list[tuple[int, dict[str, Any]]] = []
-            for row in reader:
-                if not any(value.strip() for value in row):
-                    continue
-                problem = cell_count_problem(reader.line_num, len(row), len(header))
-                if problem:
-                    raise ConfigError(problem, file=shown)
-                records.append((reader.line_num, dict(zip(header, row))))
-            return records
-    except RowError as error:
-        json_error = error.json_error
-        problem = error.problem if json_error is None else f"line {error.line} is not valid JSON ({json_error.msg})"
-        raise ConfigError(problem, file=shown) from None
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return list(rows())
+    except TableError as error:
+        raise ConfigError(str(error), file=shown) from None
+    except OSError as error:
         raise ConfigError(f"cannot read the file ({error})", file=shown) from None
 
 
@@ -133,15 +109,6 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
             value = raw
         options[key.strip()] = raw if value is None else value
     return options
-
-
-def build_checked_strategy(name: str, options: dict[str, Any]) -> Strategy:
-    """:func:`decemb.strategies.build_strategy` with ``ConfigError`` naming ``--strategy`` / ``--option KEY``."""
-    spec, key, message = check_strategy(name, options)
-    if spec is None:
-        where = "--strategy" if key == "name" and "name" not in options else f"--option {key}" if key else "--option"
-        raise ConfigError(message or "invalid strategy", key=where)
-    return spec
 
 
 def encode_texts(

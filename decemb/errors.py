@@ -6,7 +6,9 @@ options) is a :class:`ConfigError`, one line naming the file and/or key; the CLI
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 from typing import Any
 
 
@@ -32,6 +34,20 @@ class ConfigError(ValueError):
 
     def with_file(self, file: str | os.PathLike[str]) -> ConfigError:
         return ConfigError(self.detail, key=self.key, file=file)
+
+
+class MissingExtraError(ConfigError, ImportError):
+    """An optional dependency that is not installed: one line naming the feature and the extra to install
+    (a ``ConfigError``, so the command line prints it and exits 2; also an ``ImportError``)."""
+
+
+def require_extra(module: str, extra: str, feature: str) -> ModuleType:
+    """``import module``, or a :class:`MissingExtraError`: "FEATURE needs PACKAGE: pip install 'decemb[EXTRA]'"."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.partition(".")[0]
+        raise MissingExtraError(f"{feature} needs {package}: pip install 'decemb[{extra}]'") from None
 
 
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}

@@ -159,7 +159,7 @@ def model_meta(model: SentenceTransformer, name: str | None = None, revision: st
 
 def stand_in_meta(dim: int) -> ModelMeta:
     """The ``ModelMeta`` of the encoders that run an mteb task inside ``decemb compare``
-    (:mod:`decemb.mteb_replay`): cosine similarity over ``dim``-dimensional vectors."""
+    (:mod:`decemb.tasks.mteb_replay`): cosine similarity over ``dim``-dimensional vectors."""
     return _meta(name="decemb/compare", revision="replay", embed_dim=dim, similarity_fn_name="cosine")
 
 

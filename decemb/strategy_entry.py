@@ -1,43 +1,61 @@
 """A strategy as a user writes it (a config entry, ``decemb encode --strategy/--option``): name + options →
-the built strategy, its display label, or a one-line error naming the offending key."""
+the built strategy (:func:`decemb.strategies.build_strategy`), or a ``ConfigError`` naming the offending key,
+and the strategy's display label."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from decemb.errors import ConfigError
 from decemb.registry import UnknownNameError
 from decemb.strategies import Strategy, StrategyOptionError, build_strategy
 
-__all__ = ["check_strategy", "default_label"]
+__all__ = ["build_checked_strategy", "build_strategy_entry", "default_label"]
 
-_RESERVED = ("name", "nearby_keys")  # build_strategy's own arguments, never strategy options
+_RESERVED = ("name", "nearby_keys")  # an entry's name, and build_strategy's own keyword: never strategy options
 
 
-def check_strategy(
-    name: Any, options: dict[str, Any], entry_keys: Sequence[str] = ()
-) -> tuple[Strategy | None, str | None, str | None]:
-    """Build a strategy through :func:`build_strategy`; on failure return ``(None, subkey, message)``.
+def _same(key: str | None) -> str | None:
+    return key
 
-    ``subkey`` is ``"name"`` for an unknown strategy (message with did-you-mean), the option's key for a
-    bad option, or ``None`` when the error is not about one key. ``entry_keys``: keys that sit next to
-    the options where they were written (a config entry's ``name``/``label``), also offered as
-    did-you-mean suggestions for an unknown option.
-    """
+
+def build_strategy_entry(
+    name: Any,
+    options: Mapping[str, Any],
+    *,
+    entry_keys: Sequence[str] = (),
+    where: Callable[[str | None], str | None] = _same,
+) -> Strategy:
+    """:func:`build_strategy` ``(name, **options)``, every problem a ``ConfigError`` whose key is
+    ``where(subkey)``: ``subkey`` is ``"name"`` for an unknown strategy (the message with did-you-mean), the
+    option's key for a bad option, ``None`` when the problem is not about one key. ``entry_keys``: keys that sit
+    next to the options where they were written (a config entry's ``name``/``label``), also offered as
+    did-you-mean suggestions for an unknown option."""
     reserved = next((key for key in _RESERVED if key in options), None)
     if reserved is not None:
-        return None, reserved, f"unknown option for strategy {name!r}"
+        raise ConfigError(f"unknown option for strategy {name!r}", key=where(reserved))
     try:
-        return build_strategy(name, nearby_keys=tuple(entry_keys), **options), None, None
+        return build_strategy(name, nearby_keys=tuple(entry_keys), **options)
     except UnknownNameError as error:
-        return None, "name", error.message
+        raise ConfigError(error.message, key=where("name")) from None
     except StrategyOptionError as error:
-        if error.unknown:
-            return None, error.key, error.reason
-        return None, error.key, f"strategy {name!r}: {error.reason}"
+        message = error.reason if error.unknown else f"strategy {name!r}: {error.reason}"
+        raise ConfigError(message, key=where(error.key)) from None
     except (ValueError, KeyError) as error:
-        return None, None, str(error)
+        raise ConfigError(str(error), key=where(None)) from None
+
+
+def build_checked_strategy(name: str, options: Mapping[str, Any]) -> Strategy:
+    """:func:`build_strategy_entry` for the command line: the error names ``--strategy`` or ``--option KEY``."""
+
+    def where(key: str | None) -> str:
+        if key == "name" and "name" not in options:
+            return "--strategy"
+        return f"--option {key}" if key else "--option"
+
+    return build_strategy_entry(name, options, where=where)
 
 
 def _short(value: Any, width: int = 40) -> str:

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from decemb.engine import EmbeddingJob, Engine
 from decemb.files import atomic_file
+from decemb.normalize import l2_normalize
 from decemb.strategies import Kind, Strategy
 
 __all__ = ["encode_to_npy", "encode_to_npz"]
@@ -80,7 +81,7 @@ class _Rows:
                 )
                 vectors = np.asarray(vectors, dtype="<f4")
                 if self.normalize:
-                    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+                    vectors = l2_normalize(vectors)
                 if start == 0:  # the header needs the width, known once the first chunk is embedded
                     header = {"descr": "<f4", "fortran_order": False, "shape": (len(texts), vectors.shape[1])}
                     np.lib.format.write_array_header_2_0(handle, header)

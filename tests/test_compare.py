@@ -99,10 +99,14 @@ def test_output_and_cache_defaults(tiny_model_dir: Path, tmp_path: Path) -> None
 
 
 def test_data_root_precedence(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one precedence of every data root (decemb.config_base.data_root): the argument, the config's
+    data_root, $DECEMB_DATA, ../shared/data."""
     config = parse_config(make_config(tiny_model_dir, tmp_path))
+    unset = parse_config({**make_config(tiny_model_dir, tmp_path), "data_root": None})
     assert resolve_data_root(config) == OWN_DATA
     monkeypatch.setenv("DECEMB_DATA", str(tmp_path / "env"))
-    assert resolve_data_root(config) == tmp_path / "env"
+    assert resolve_data_root(config) == OWN_DATA
+    assert resolve_data_root(unset) == tmp_path / "env"
     assert resolve_data_root(config, tmp_path / "arg") == tmp_path / "arg"
 
 

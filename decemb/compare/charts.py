@@ -4,14 +4,34 @@ a second bar per row for the reranked score."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
 
 from decemb.compare.tables import Interval, Row, TaskTable, number
+from decemb.errors import MissingExtraError, require_extra
 from decemb.files import atomic_write
 
-__all__ = ["plot_task"]
+__all__ = ["charts_available", "plot_task", "require_charts"]
+
+logger = logging.getLogger(__name__)
+_EXTRA = "plots"
+
+
+def require_charts() -> None:
+    """A one-line ``MissingExtraError`` naming the ``plots`` extra when matplotlib is not installed."""
+    require_extra("matplotlib", _EXTRA, "charts")
+
+
+def charts_available() -> bool:
+    """Whether matplotlib (the ``plots`` extra) is installed; when not, says once in the log what is left out."""
+    try:
+        require_charts()
+    except MissingExtraError as error:
+        logger.warning("no charts: %s", error)
+        return False
+    return True
 
 
 def _errors(values: list[float], intervals: list[Interval | None]) -> list[list[float]]:
@@ -22,7 +42,9 @@ def _errors(values: list[float], intervals: list[Interval | None]) -> list[list[
 
 
 def plot_task(table: TaskTable, path: str | os.PathLike[str]) -> Path:
-    """Horizontal bar chart of the task's main metric per model × strategy × layer, with 95% intervals."""
+    """Horizontal bar chart of the task's main metric per model × strategy × layer, with 95% intervals
+    (matplotlib, the ``plots`` extra: without it a one-line ``MissingExtraError``)."""
+    require_charts()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

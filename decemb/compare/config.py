@@ -13,30 +13,13 @@ Example (``configs/quickstart.yaml``)::
       - {type: sts, name: stsb-dev, path: stsbenchmark/sts-dev.csv, format: stsb, limit: 200}
     layers: [-1]
 
-Semantics:
-
-* Every model forbids unknown keys; errors name the key path (``strategies[1].poling: unknown option
-  for strategy 'echo' (did you mean 'pooling'?)``) and, from :func:`load_config`, the file.
-* Relative paths (``data_root``, ``output``, ``cache``, a model ``source`` folder) resolve against the
-  current working directory, like any command-line path; task ``path`` values resolve against the
-  data root.
-* Data root precedence: ``--data-root`` / ``run_comparison(data_root=...)``, then ``$DECEMB_DATA``, then
-  the config's ``data_root``, then :func:`decemb.tasks.default_data_root` (``../shared/data`` next to the
-  repository).
-* ``output`` defaults to ``runs/<config file stem>``; ``description`` is free text, ignored.
-* ``layers`` (default ``[-1]``): hidden states to pool, as in ``decemb.load(layer=...)`` (0: the
-  embeddings, negative: from the top); every layer is checked against each model once it is loaded.
-* ``tasks[*]``: see :mod:`decemb.tasks`; a retrieval task may add a ``rerank`` stage
-  (:mod:`decemb.compare.tasks`: a decoder reranker rescoring each query's top k).
-* ``models[*]``: ``name`` (default: the last part of ``source``), ``source``, ``dtype``, ``device``,
-  ``max_length``, ``batch_size``, ``max_batch_tokens`` (defaults: :class:`~decemb.settings.EncodeSettings`;
-  ``max_length`` is capped at a model's learned positions), ``attn_implementation``, ``adapter``,
-  ``revision``; ``--device`` overrides every model's ``device``.
-* ``cache``: ``true`` (default) is the shared on-disk cache ``$DECEMB_CACHE/embeddings.sqlite``
-  (``~/.cache/decemb/embeddings.sqlite``), keyed by model fingerprint, so any later run of any config
-  reuses what was computed; a string is a path to another cache file; ``false`` disables caching.
-* A strategy's display ``label`` defaults to its name plus its non-default options, e.g.
-  ``echo(pooling=last)``; labels must be unique.
+Every key is described in its model's field descriptions (:class:`ComparisonConfig`, :class:`StrategyConfig`,
+:class:`ModelConfig`, the task configs of :mod:`decemb.tasks`), which ``docs/reference.md`` renders
+(:mod:`decemb.config_reference`). Every model forbids unknown keys; errors name the key path
+(``strategies[1].poling: unknown option for strategy 'echo' (did you mean 'pooling'?)``) and, from
+:func:`load_config`, the file. Relative paths (``data_root``, ``output``, ``cache``, a model ``source`` folder)
+resolve against the current working directory, like any command-line path; task ``path`` values resolve
+against the data root.
 """
 
 from __future__ import annotations
@@ -46,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PositiveInt,
     PrivateAttr,
@@ -56,15 +37,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from decemb.compare.errors import format_validation_error
 from decemb.compare.tasks import ComparisonTaskConfig, ModelSource, misplaced_rerank
+from decemb.config_base import StrictModel, config_error, format_validation_error
 from decemb.errors import ConfigError
 from decemb.loading import dtype_name
 from decemb.settings import EncodeSettings, settings_from
 from decemb.strategies import Strategy
-from decemb.strategy_entry import check_strategy, default_label
+from decemb.strategy_entry import build_strategy_entry, default_label
 from decemb.yamlfile import read_yaml
 
 __all__ = [
@@ -72,7 +52,6 @@ __all__ = [
     "ConfigError",
     "ModelConfig",
     "StrategyConfig",
-    "check_strategy",
     "default_label",
     "load_config",
     "parse_config",
@@ -82,25 +61,27 @@ __all__ = [
 _DEFAULTS = EncodeSettings()
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # -- strategies ----------------------------------------------------------------------------------
 
 
-class StrategyConfig(BaseModel):
+class StrategyConfig(StrictModel):
     """One strategy entry: ``name``, optional display ``label``, and the strategy's options.
 
     In YAML the options sit next to the name (``{name: echo, pooling: last}``); a bare string is a
     strategy with default options. Validated (with did-you-mean) by the enclosing config.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1)
-    label: str | None = Field(default=None, min_length=1)
-    options: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(min_length=1, description="A registered strategy (``decemb strategies`` lists them).")
+    label: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The display label (unique in a config); default: the name plus the non-default options, "
+        "e.g. ``echo(pooling=last)``.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The strategy's options; in YAML they sit next to ``name`` (``{name: echo, pooling: last}``).",
+    )
 
     _spec: Strategy | None = PrivateAttr(default=None)
 
@@ -119,10 +100,7 @@ class StrategyConfig(BaseModel):
     def spec(self) -> Strategy:
         """The built strategy (raises ``ConfigError`` if the name or options are invalid)."""
         if self._spec is None:
-            spec, key, message = check_strategy(self.name, self.options, entry_keys=("name", "label"))
-            if spec is None:
-                raise ConfigError(message or "invalid strategy", key=key)
-            self._spec = spec
+            self._spec = build_strategy_entry(self.name, self.options, entry_keys=("name", "label"))
         return self._spec
 
     @property
@@ -133,8 +111,12 @@ class StrategyConfig(BaseModel):
 # -- models --------------------------------------------------------------------------------------
 
 
-class ModelConfig(_Strict):
-    """A backbone: ``source`` is a built-in alias, a local folder, a ``.gguf`` file or a Hub id."""
+class ModelConfig(StrictModel):
+    """A backbone: ``source`` is a built-in alias, a local folder, a ``.gguf`` file or a Hub id; ``name``
+    (default: the last part of ``source``) labels its rows. ``dtype``, ``device`` (``--device`` overrides every
+    model's), ``attn_implementation``, ``adapter`` and ``revision`` are loading options; ``max_length``,
+    ``batch_size`` and ``max_batch_tokens`` are encode settings (defaults: :class:`~decemb.settings.EncodeSettings`;
+    ``max_length`` is capped at a model's learned positions)."""
 
     name: str | None = Field(default=None, min_length=1)
     source: ModelSource  # an alias is resolved (and maybe downloaded/assembled) at load time
@@ -170,22 +152,46 @@ class ModelConfig(_Strict):
 # -- the whole config ----------------------------------------------------------------------------
 
 
-def _custom(message: str) -> PydanticCustomError:
-    return PydanticCustomError("decemb_config", "{message}", {"message": message})
+class ComparisonConfig(StrictModel):
+    """Every model × strategy × layer × task of ``decemb compare``."""
 
-
-class ComparisonConfig(_Strict):
-    """Every model × strategy × layer × task; see the module docstring for the semantics."""
-
-    description: str | None = None
-    data_root: str | None = None
-    output: str | None = None
-    cache: bool | str = True
-    threads: PositiveInt | None = None  # torch CPU threads; --threads wins; default: decemb.threads
-    models: list[ModelConfig] = Field(min_length=1)
-    strategies: list[StrategyConfig] = Field(min_length=1)
-    tasks: list[ComparisonTaskConfig] = Field(min_length=1)
-    layers: list[StrictInt] = Field(default_factory=lambda: [-1], min_length=1)
+    description: str | None = Field(default=None, description="Free text, ignored.")
+    data_root: str | None = Field(
+        default=None,
+        description="The folder task ``path`` values resolve against. Precedence: ``--data-root`` / "
+        "``run_comparison(data_root=...)``, then this key, then ``$DECEMB_DATA``, then ``../shared/data`` next to "
+        "the repository (:func:`decemb.config_base.data_root`).",
+    )
+    output: str | None = Field(
+        default=None, description="The output folder (``--out`` wins); default ``runs/<config file stem>``."
+    )
+    cache: bool | str = Field(
+        default=True,
+        description="``true``: the shared embedding cache ``$DECEMB_CACHE/embeddings.sqlite`` "
+        "(``~/.cache/decemb/embeddings.sqlite``), keyed by model fingerprint, so any later run of any config reuses "
+        "what was computed; a string: the path of another cache file; ``false``: no cache.",
+    )
+    threads: PositiveInt | None = Field(
+        default=None,
+        description="torch CPU threads (``--threads`` wins); default: the cores not busy (:mod:`decemb.threads`).",
+    )
+    models: list[ModelConfig] = Field(min_length=1, description="The backbones (:class:`ModelConfig`).")
+    strategies: list[StrategyConfig] = Field(
+        min_length=1,
+        description="The strategies: a name (``mean``, a strategy with its default options) or a mapping "
+        "(:class:`StrategyConfig`); labels must be unique.",
+    )
+    tasks: list[ComparisonTaskConfig] = Field(
+        min_length=1,
+        description="The evaluation tasks (``type``: sts, retrieval, classification, clustering, mteb; "
+        ":mod:`decemb.tasks`); a retrieval task may add a ``rerank`` stage (:class:`RerankConfig`).",
+    )
+    layers: list[StrictInt] = Field(
+        default_factory=lambda: [-1],
+        min_length=1,
+        description="Hidden states to pool, as in ``decemb.load(layer=...)`` (0: the embeddings, negative: from the "
+        "top); every layer is checked against each model once it is loaded.",
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -194,7 +200,7 @@ class ComparisonConfig(_Strict):
     def _rerank_placement(cls, data: Any) -> Any:
         message = misplaced_rerank(data.get("tasks")) if isinstance(data, dict) else None
         if message:
-            raise _custom(message)
+            raise config_error(message)
         return data
 
     @field_validator("cache", mode="before")
@@ -213,9 +219,9 @@ class ComparisonConfig(_Strict):
                 label = entry.display_label
             except ConfigError as error:
                 key = f"{where}.{error.key}" if error.key else where
-                raise _custom(f"{key}: {error.detail}") from None
+                raise config_error(f"{key}: {error.detail}") from None
             if label in seen:
-                raise _custom(
+                raise config_error(
                     f"{where}.label: duplicate strategy label {label!r} (also strategies[{seen[label]}]); "
                     "give one of them a distinct label"
                 )
@@ -225,7 +231,7 @@ class ComparisonConfig(_Strict):
         layers: dict[int, int] = {}
         for index, layer in enumerate(self.layers):
             if layer in layers:
-                raise _custom(f"layers[{index}]: duplicate layer {layer} (also layers[{layers[layer]}])")
+                raise config_error(f"layers[{index}]: duplicate layer {layer} (also layers[{layers[layer]}])")
             layers[layer] = index
         return self
 
@@ -245,7 +251,7 @@ def _unique(names: list[Any], field: str, key: str, what: str) -> None:
     seen: dict[Any, int] = {}
     for index, name in enumerate(names):
         if name in seen:
-            raise _custom(f"{field}[{index}].{key}: duplicate {what} {name!r} (also {field}[{seen[name]}])")
+            raise config_error(f"{field}[{index}].{key}: duplicate {what} {name!r} (also {field}[{seen[name]}])")
         seen[name] = index
 
 

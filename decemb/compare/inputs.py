@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 
 from decemb.compare.config import ComparisonConfig
 from decemb.errors import ConfigError
+from decemb.records import NotUtf8Error
 from decemb.rendering import check_text
 from decemb.tasks import Task, TaskDataError, load_task
 
@@ -21,15 +22,16 @@ def load_tasks(config: ComparisonConfig, root: Path, show_progress: bool) -> lis
         try:
             tasks.append(load_task(task_config, root))
         except TaskDataError as error:
+            cause = error.__cause__
+            if isinstance(cause, NotUtf8Error):  # decemb.records names the line and the byte
+                files = [getattr(task_config, key, None) for key in ("path", "train", "test")]
+                shown = ", ".join(repr(f) for f in files if f)
+                raise ConfigError(
+                    f"task {task_config.name!r}: its data ({shown}) is not UTF-8 text ({cause.reason} at byte "
+                    f"{cause.start}, line {cause.line}); re-save it as UTF-8",
+                    key=f"tasks[{index}]",
+                ) from None
             raise ConfigError(str(error), key=f"tasks[{index}]") from None
-        except UnicodeDecodeError as error:  # the readers open files as UTF-8 and do not catch this
-            files = [getattr(task_config, key, None) for key in ("path", "train", "test")]
-            shown = ", ".join(repr(f) for f in files if f)
-            raise ConfigError(
-                f"task {task_config.name!r}: its data ({shown}) is not UTF-8 text ({error.reason} at byte "
-                f"{error.start}); re-save it as UTF-8",
-                key=f"tasks[{index}]",
-            ) from None
         except OSError as error:  # e.g. permission denied; the message names the file
             raise ConfigError(
                 f"task {task_config.name!r}: cannot read its data ({error})", key=f"tasks[{index}]"

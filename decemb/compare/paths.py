@@ -7,20 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from decemb.compare.config import ComparisonConfig
-from decemb.tasks.loader import DATA_ENV, default_data_root
+from decemb.config_base import data_root as resolve_root
 
 __all__ = ["default_cache_path", "resolve_cache_path", "resolve_data_root"]
 
 
 def resolve_data_root(config: ComparisonConfig, data_root: str | os.PathLike[str] | None = None) -> Path:
-    """``data_root`` argument, else ``$DECEMB_DATA``, else the config's ``data_root``, else the default."""
-    if data_root is not None:
-        return Path(data_root).expanduser()
-    if os.environ.get(DATA_ENV):
-        return default_data_root()
-    if config.data_root:
-        return Path(config.data_root).expanduser()
-    return default_data_root()
+    """``data_root`` argument, else the config's ``data_root``, else ``$DECEMB_DATA``, else ``../shared/data``
+    next to the repository (:func:`decemb.config_base.data_root`: the one precedence of every data root)."""
+    return resolve_root(data_root if data_root is not None else config.data_root)
 
 
 def default_cache_path() -> Path:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from decemb.compare.charts import plot_task
+from decemb.compare.charts import charts_available, plot_task, require_charts
 from decemb.compare.results import Result, Results
 from decemb.compare.stats import describe
 from decemb.compare.tables import TaskTable, cell, markdown_table, scored, task_tables
@@ -161,17 +161,23 @@ def write_outputs(
     results: Sequence[Result],
     out: OutputFolder | str | os.PathLike[str],
     *,
-    plots: bool = True,
+    plots: bool | None = None,
     report: str | None = None,
     force: bool = False,
 ) -> dict[str, Path]:
     """Write ``results.json``, ``results.csv``, ``run.json`` (when ``results`` is a :class:`Results`),
     ``<task>.png`` per task and ``report.md`` (``report``, default :func:`format_report`) into ``out``.
+    ``plots``: ``None`` (the default) draws the charts when matplotlib (the ``plots`` extra) is installed and
+    otherwise leaves them out with one logged line; ``True`` without matplotlib is a one-line error.
 
     The set replaces the folder's previous set in one step (:class:`~decemb.outputs.OutputFolder`): a
     crash or a concurrent reader never sees a mix. ``out`` is an open output folder (a run holds it from
     before its first encode) or a path, opened, checked and locked for this write (``force``: see
     :class:`~decemb.outputs.OutputFolder`)."""
+    if plots is None:
+        plots = charts_available()
+    elif plots:
+        require_charts()  # before anything is written
     if not isinstance(out, OutputFolder):
         with OutputFolder(out, force=force) as folder:
             return write_outputs(results, folder, plots=plots, report=report)

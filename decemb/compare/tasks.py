@@ -21,8 +21,9 @@ import operator
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import AfterValidator, BaseModel, Field, PositiveInt, field_validator
 
+from decemb.config_base import StrictModel
 from decemb.errors import ModelSourceError
 from decemb.loading import resolve_source
 from decemb.models import MODEL_ALIASES
@@ -53,17 +54,17 @@ def check_source(value: str) -> str:
 ModelSource = Annotated[str, Field(min_length=1), AfterValidator(check_source)]
 
 
-class RerankConfig(BaseModel):
+class RerankConfig(StrictModel):
     """A retrieval task's rerank stage: a decoder reranker (:func:`decemb.rerank.load_reranker`) rescores each
     query's ``top_k`` bi-encoder candidates; the rest keep their order behind them."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    source: ModelSource
-    adapter: str | None = Field(default=None, min_length=1)
-    top_k: PositiveInt = 20
-    max_length: PositiveInt | None = 512
-    batch_size: PositiveInt = 16
+    source: ModelSource = Field(
+        description="The reranker's backbone: an alias, a folder, a ``.gguf`` file or a Hub id."
+    )
+    adapter: str | None = Field(default=None, min_length=1, description="A trained reranker adapter (a folder).")
+    top_k: PositiveInt = Field(default=20, description="How many of each query's candidates are rescored.")
+    max_length: PositiveInt | None = Field(default=512, description="Tokens per (query, document) pair.")
+    batch_size: PositiveInt = Field(default=16, description="Pairs per forward pass.")
 
     @field_validator("top_k")
     @classmethod
@@ -89,8 +90,6 @@ class RerankConfig(BaseModel):
 class RetrievalRerankTaskConfig(RetrievalTaskConfig):
     """A retrieval task of a comparison: :class:`~decemb.tasks.RetrievalTaskConfig` plus an optional
     ``rerank`` stage."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rerank: RerankConfig | None = None
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from decemb.normalize import l2_normalize
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -94,8 +96,7 @@ def other_indices(n: int, seed: int) -> np.ndarray:
 
 
 def unit_rows(array: np.ndarray) -> np.ndarray:
-    array = np.asarray(array, dtype=np.float64)
-    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+    return l2_normalize(np.asarray(array, dtype=np.float64))
 
 
 def discrimination_gap(

@@ -62,6 +62,9 @@ def _percent(value: float | None) -> str:
 def plot_histograms(results: list[dict[str, Any]], path: str | Path, title: str) -> Path:
     """One panel per strategy: density histograms of related, low-scored and random-pair cosines (each
     panel's x range starts at its lowest cosine)."""
+    from decemb.errors import require_extra
+
+    require_extra("matplotlib", "plots", "the gap histograms")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -96,9 +96,10 @@ def ray_options(args: argparse.Namespace) -> Any:
 def run_encode(args: argparse.Namespace) -> int:
     """``decemb encode``: a ``.npy``/``.npz`` file through the streaming writer, or a shard folder."""
     from decemb.distributed.worker import EncodeJob, load_engine
-    from decemb.encode import build_checked_strategy, check_output, encode_to_file, parse_options, read_texts
+    from decemb.encode import check_output, encode_to_file, parse_options, read_texts
     from decemb.errors import ConfigError
     from decemb.loading import dtype_name
+    from decemb.strategy_entry import build_checked_strategy
 
     options = parse_options(args.option)
     strategy = build_checked_strategy(args.strategy, options)
@@ -143,14 +144,11 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def _encode_shards(args: argparse.Namespace, job: Any, on_ray: bool) -> int:
-    import importlib.util
-
     from decemb.distributed.run import encode_shards
     from decemb.distributed.sources import open_source
-    from decemb.errors import ConfigError
+    from decemb.errors import require_extra
 
-    if importlib.util.find_spec("pyarrow") is None:
-        raise ConfigError("Parquet shards need pyarrow: pip install 'decemb[ray]' (or pyarrow)", file=args.output)
+    require_extra("pyarrow.parquet", "parquet", "Parquet shards")  # a one-line error before anything is read
     source = open_source(args.input, args.column, args.id_column)
     ray = ray_options(args)
     run = encode_shards(job, source, args.output, shard_size=args.shard_size, ray=ray, show_progress=not args.quiet)

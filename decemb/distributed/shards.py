@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from decemb.errors import ConfigError
+from decemb.errors import ConfigError, require_extra
 from decemb.files import atomic_file, sha256_of, write_text
 
 __all__ = ["MANIFEST", "ShardFolder", "read_vectors", "run_key", "shard_name", "write_shard"]
@@ -44,13 +44,18 @@ def run_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _arrow() -> tuple[Any, Any]:
+    """``pyarrow`` and ``pyarrow.parquet`` (the optional ``parquet`` extra), or a one-line ``MissingExtraError``."""
+    return require_extra("pyarrow", "parquet", "Parquet shards"), require_extra(
+        "pyarrow.parquet", "parquet", "Parquet shards"
+    )
+
+
 def write_shard(
     folder: str | os.PathLike[str], index: int, start: int, ids: Sequence[str], vectors: np.ndarray, key: str
 ) -> Path:
     """Write one shard atomically: ``row`` (int64), ``id`` (string), ``vector`` (fixed-size float32 list)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    pa, pq = _arrow()
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     table = pa.table(
         {
@@ -67,8 +72,7 @@ def write_shard(
 
 def _shard_key(path: Path) -> tuple[str | None, int]:
     """(run key, rows) from a shard's footer; ``(None, 0)`` when it is not a readable shard."""
-    import pyarrow.parquet as pq
-
+    _, pq = _arrow()
     try:
         meta = pq.read_metadata(path)
     except (OSError, ValueError):
@@ -227,8 +231,7 @@ def _same_run(previous: dict[str, Any], manifest: dict[str, Any], fail: Callable
 
 def read_vectors(folder: str | os.PathLike[str], *, partial: bool = False) -> tuple[list[str], np.ndarray]:
     """``(ids, vectors)`` of a shard folder in input order (``partial``: the finished shards only)."""
-    import pyarrow.parquet as pq
-
+    _, pq = _arrow()
     path = Path(folder)
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))

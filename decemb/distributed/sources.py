@@ -1,34 +1,38 @@
 """The input of a sharded encode: a plan of fixed-size row ranges (shards), and the rows of one shard.
 
-Formats (by extension): ``.txt`` (one text per non-blank line; the ids are the row numbers), ``.csv`` /
-``.tsv`` (a header row), ``.jsonl`` / ``.ndjson``, ``.parquet`` (a file, or a folder of ``.parquet`` files
-taken in name order). :func:`plan_input` reads the input once, streaming: it counts the rows, checks every
-text and id (a missing column, an empty text, a duplicate id: a one-line ``ConfigError`` naming the file and
-line), digests the content, and records where each shard starts (a byte offset for the text formats, a row
-number for Parquet). :func:`read_shard` then reads one shard's rows and nothing else, in whichever process
-or node the shard lands on. Ray's own readers are not used for the rows: they give no stable row positions,
-and the resumable unit needs them.
+Formats (by extension, read by :mod:`decemb.records`): ``.txt`` (one text per non-blank line; the ids are
+the row numbers), ``.csv`` / ``.tsv`` (a header row), ``.jsonl`` / ``.ndjson``, ``.parquet`` (a file, or a
+folder of ``.parquet`` files taken in name order; the ``parquet`` extra). :func:`plan_input` reads the input
+once, streaming: it counts the rows, checks every text and id (a missing column, an empty text, a duplicate
+id: a one-line ``ConfigError`` naming the file and line), digests the content, and records where each shard
+starts (a byte offset for the text formats, a row number for Parquet). :func:`read_shard` then reads one
+shard's rows and nothing else, in whichever process or node the shard lands on. Ray's own readers are not
+used for the rows: they give no stable row positions, and the resumable unit needs them.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import os
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from decemb.errors import ConfigError
-from decemb.input_records import TABLE_FORMATS, record_value
-from decemb.tasks._io import cell_count_problem
+from decemb.records import (
+    TableError,
+    format_of,
+    iter_parquet_rows,
+    parquet_files,
+    record_value,
+    scan_rows,
+    table_header,
+)
+from decemb.records import iter_records as iter_table_records
 
 __all__ = ["Plan", "Shard", "Source", "iter_records", "open_source", "plan_input", "read_shard"]
-
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Source:
     fieldnames: tuple[str, ...] = ()  # the CSV/TSV header
     body: int = 0  # byte offset of the first record (after a CSV header)
     files: tuple[tuple[str, int], ...] = ()  # Parquet: (file, rows) in order
+    line: int = 1  # the line number of the first record
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,8 @@ def open_source(path: str | os.PathLike[str], column: str | None = None, id_colu
     shown = os.fspath(path)
     if not file.exists():
         raise ConfigError("file not found", file=shown)
-    fmt = "parquet" if file.suffix.lower() == ".parquet" or file.is_dir() else TABLE_FORMATS.get(file.suffix.lower())
-    if fmt is None:
+    fmt = format_of(file)
+    if fmt == "txt":
         if column is not None or id_column is not None:
             raise ConfigError("--column/--id-column need a .csv, .tsv, .jsonl or .parquet input", file=shown)
         return Source(str(file), "txt", None, None)
@@ -83,120 +88,63 @@ def open_source(path: str | os.PathLike[str], column: str | None = None, id_colu
         raise ConfigError("not a file", file=shown)
     if fmt == "jsonl":
         return Source(str(file), fmt, column, id_column)
-    with file.open("rb") as handle:
-        lines = _Lines(handle, 0, None)
-        header = next(csv.reader(lines, delimiter="\t" if fmt == "tsv" else ","), None)
+    try:
+        header, body, line = table_header(file, fmt)
+    except TableError as error:
+        raise ConfigError(str(error), file=shown) from None
     if not header:
         raise ConfigError("empty file (no header row)", file=shown)
     for option, key in (("--column", column), ("--id-column", id_column)):
         if key is not None and key not in header:
             raise ConfigError(f"{option} {key!r}: no such column (columns: {', '.join(header)})", file=shown)
-    return Source(str(file), fmt, column, id_column, tuple(header), lines.offset, ())
+    return Source(str(file), fmt, column, id_column, tuple(header), body, (), line)
 
 
 def _parquet_source(file: Path, shown: str, column: str, id_column: str | None) -> Source:
-    import pyarrow.parquet as pq
-
-    paths = sorted(file.glob("*.parquet")) if file.is_dir() else [file]
-    if not paths:
-        raise ConfigError("a folder input must hold .parquet files", file=shown)
-    files: list[tuple[str, int]] = []
-    for path in paths:
-        try:
-            meta = pq.read_metadata(path)
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"cannot read {path.name} as Parquet ({error})", file=shown) from None
-        names = meta.schema.to_arrow_schema().names
+    try:
+        found = parquet_files(file)
+    except TableError as error:
+        raise ConfigError(str(error), file=shown) from None
+    for path, _, names in found:
         for option, key in (("--column", column), ("--id-column", id_column)):
             if key is not None and key not in names:
                 known = ", ".join(names)
-                raise ConfigError(f"{option} {key!r}: no such column in {path.name} (columns: {known})", file=shown)
-        files.append((str(path), meta.num_rows))
-    return Source(str(file), "parquet", column, id_column, files=tuple(files))
-
-
-class _Lines:
-    """Decoded lines of a binary file from ``begin`` to ``end``; ``offset`` is the byte after the last one given."""
-
-    def __init__(self, handle: IO[bytes], begin: int, end: int | None) -> None:
-        self.handle, self.start, self.offset, self.end = handle, begin, begin, end
-        handle.seek(begin)
-
-    def __iter__(self) -> Iterator[str]:
-        for raw in self.handle:
-            if self.end is not None and self.offset >= self.end:
-                return
-            text = raw[len(_BOM) :] if self.offset == 0 and raw.startswith(_BOM) else raw
-            self.start, self.offset = self.offset, self.offset + len(raw)
-            yield text.decode("utf-8")
+                name = Path(path).name
+                raise ConfigError(f"{option} {key!r}: no such column in {name} (columns: {known})", file=shown)
+    files = tuple((path, rows) for path, rows, _ in found)
+    return Source(str(file), "parquet", column, id_column, files=files)
 
 
 def iter_records(source: Source, shard: Shard | None = None) -> Iterator[tuple[int, int, str, str | None]]:
     """``(line or row number, byte offset, text, id)`` of every row (of ``shard`` only, when given)."""
     if source.format == "parquet":
-        yield from _parquet_records(source, shard)
+        columns = [source.column or "", *([source.id_column] if source.id_column else [])]
+        start, stop = (shard.start, shard.stop) if shard else (0, None)
+        for number, record in iter_parquet_rows(source.files, columns, start, stop):
+            yield number, 0, *_text_and_id(source, record, number)
         return
     begin = shard.begin if shard else source.body
-    line = shard.line if shard else (2 if source.format in ("csv", "tsv") else 1)
+    line = shard.line if shard else source.line
+    end = shard.end if shard else None
     try:
-        with open(source.path, "rb") as handle:
-            lines = _Lines(handle, begin, shard.end if shard else None)
-            if source.format in ("csv", "tsv"):
-                yield from _csv_records(source, lines, line)
-                return
-            for number, text in enumerate(lines, start=line):
-                if text.strip():
-                    yield number, lines.start, *_parse_line(source, text, number)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        if source.format == "txt":
+            for number, offset, row in scan_rows(source.path, "txt", begin=begin, end=end, line=line):
+                yield number, offset, str(row[0]), None
+            return
+        fieldnames = source.fieldnames if source.format != "jsonl" else None
+        rows = iter_table_records(source.path, source.format, fieldnames=fieldnames, begin=begin, end=end, line=line)
+        for number, offset, record in rows:
+            yield number, offset, *_text_and_id(source, record, number)
+    except TableError as error:
+        raise ConfigError(str(error), file=source.path) from None
+    except OSError as error:
         raise ConfigError(f"cannot read the file ({error})", file=source.path) from None
-
-
-def _parse_line(source: Source, text: str, number: int) -> tuple[str, str | None]:
-    if source.format == "txt":
-        return text.rstrip("\r\n"), None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"line {number} is not valid JSON ({error.msg})", file=source.path) from None
-    if not isinstance(record, dict):
-        raise ConfigError(f"line {number} is not a JSON object", file=source.path)
-    return _text_and_id(source, record, number)
 
 
 def _text_and_id(source: Source, record: dict[str, Any], number: int) -> tuple[str, str | None]:
     text = record_value(record, source.column or "", number, source.path, "--column")
     key = source.id_column
     return text, record_value(record, key, number, source.path, "--id-column") if key else None
-
-
-def _csv_records(source: Source, lines: _Lines, line: int) -> Iterator[tuple[int, int, str, str | None]]:
-    start = lines.offset
-    for row in csv.reader(lines, delimiter="\t" if source.format == "tsv" else ","):
-        if any(value.strip() for value in row):
-            problem = cell_count_problem(line, len(row), len(source.fieldnames))
-            if problem:
-                raise ConfigError(problem, file=source.path)
-            record = dict(zip(source.fieldnames, row))
-            yield line, start, *_text_and_id(source, record, line)
-        line += sum(value.count("\n") for value in row) + 1
-        start = lines.offset
-
-
-def _parquet_records(source: Source, shard: Shard | None) -> Iterator[tuple[int, int, str, str | None]]:
-    import pyarrow.parquet as pq
-
-    columns = [source.column, *([source.id_column] if source.id_column else [])]
-    start, stop = (shard.start, shard.stop) if shard else (0, sum(rows for _, rows in source.files))
-    row = 0
-    for path, _ in source.files:
-        parquet = pq.ParquetFile(path)
-        for group in range(parquet.metadata.num_row_groups):
-            size = parquet.metadata.row_group(group).num_rows
-            if row < stop and row + size > start:
-                records = parquet.read_row_group(group, columns=columns).to_pylist()
-                for number in range(max(row, start), min(row + size, stop)):
-                    yield number, 0, *_text_and_id(source, records[number - row], number)
-            row += size
 
 
 def _id_hash(value: str) -> int:

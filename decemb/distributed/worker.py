@@ -13,12 +13,11 @@ import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-import numpy as np
-
 from decemb.distributed.shards import write_shard
 from decemb.distributed.sources import Shard, Source, read_shard
 from decemb.errors import ConfigError
 from decemb.files import sha256_of
+from decemb.normalize import l2_normalize
 
 __all__ = ["SHARD_FIELDS", "EncodeJob", "ShardEncoder", "load_engine", "probe"]
 
@@ -44,7 +43,7 @@ class EncodeJob:
     quiet: bool = True
 
     def build_strategy(self) -> Any:
-        from decemb.encode import build_checked_strategy
+        from decemb.strategy_entry import build_checked_strategy
 
         return build_checked_strategy(self.strategy, dict(self.options))
 
@@ -147,7 +146,7 @@ class ShardEncoder:
         ids, texts = read_shard(self.source, shard)
         vectors = self.engine.embed([replace(self.embedding, texts=texts)])[0]
         if self.normalize:
-            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            vectors = l2_normalize(vectors)
         return sha256_of(write_shard(self.folder, shard.index, shard.start, ids, vectors, self.key))
 
     def run(self, shard: Shard) -> dict[str, Any]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from decemb.attention import CAUSAL, AttentionMode
+from decemb.config_base import StrictModel
 from decemb.errors import pydantic_message
 from decemb.registry import Registry, did_you_mean
 from decemb.rendering import Renderer
@@ -21,10 +22,8 @@ Kind = Literal["query", "document"]
 KINDS: tuple[Kind, ...] = ("query", "document")
 
 
-class Strategy(BaseModel):
+class Strategy(StrictModel, frozen=True):
     """Base class: subclasses are frozen pydantic models whose fields are the strategy's options."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -105,26 +104,15 @@ def _option_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def build_strategy(name: str, *, nearby_keys: tuple[str, ...] = (), **options: Any) -> Strategy:
-    """Instantiate a registered strategy. An unknown name is an ``UnknownNameError`` with suggestions; a bad
-    option a :class:`StrategyOptionError` naming it (an unknown one with a did-you-mean over the options
-    and ``nearby_keys``, keys written next to the options, e.g. a config entry's ``label``)."""
-    cls = STRATEGIES.get(name)
-    try:
-        return cls(**options)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = _option_path(first["loc"]) or None
-        if first["type"] == "extra_forbidden":
-            known = list(cls.model_fields)
-            hint = did_you_mean(key, [*known, *nearby_keys]) or f" (known options: {', '.join(known) or 'none'})"
-            raise StrategyOptionError(name, key, f"unknown option for strategy {name!r}{hint}", True) from None
-        raise StrategyOptionError(name, key, pydantic_message(first), False) from None
-
-
-def strategy_of(spec: str | Mapping[str, Any] | Strategy, **options: Any) -> Strategy:
-    """The strategy ``spec`` names: a registered name plus ``options``, a ``{name: ..., option: value}`` mapping
-    (the form configs use) plus ``options``, or a built :class:`Strategy`, which takes no further options."""
+def build_strategy(
+    spec: str | Mapping[str, Any] | Strategy, /, *, nearby_keys: tuple[str, ...] = (), **options: Any
+) -> Strategy:
+    """The one way to build a strategy, from a registered name plus ``options``, a ``{name: ..., option: value}``
+    mapping (the form configs use) plus ``options``, or a built :class:`Strategy` (which takes no further
+    options). Every problem raises, in one line: an unknown name an ``UnknownNameError`` with near-match
+    suggestions; a bad option a :class:`StrategyOptionError` naming it (an unknown one with a did-you-mean over
+    the options and ``nearby_keys``, keys written next to the options, e.g. a config entry's ``label``); a
+    mapping without a ``name``, or an option given twice, a ``ValueError``."""
     if isinstance(spec, Strategy):
         if options:
             raise ValueError(
@@ -140,5 +128,20 @@ def strategy_of(spec: str | Mapping[str, Any] | Strategy, **options: Any) -> Str
         twice = sorted(set(values) & set(options))
         if twice:
             raise ValueError(f"strategy {name!r}: option {twice[0]!r} given both in the mapping and as a keyword")
-        return build_strategy(name, **values, **options)
-    return build_strategy(spec, **options)
+        options = {**values, **options}
+    else:
+        name = spec
+    cls = STRATEGIES.get(name)
+    try:
+        return cls(**options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = _option_path(first["loc"]) or None
+        if first["type"] == "extra_forbidden":
+            known = list(cls.model_fields)
+            hint = did_you_mean(key, [*known, *nearby_keys]) or f" (known options: {', '.join(known) or 'none'})"
+            raise StrategyOptionError(name, key, f"unknown option for strategy {name!r}{hint}", True) from None
+        raise StrategyOptionError(name, key, pydantic_message(first), False) from None
+
+
+strategy_of = build_strategy  # its former name (decemb.api, decemb.st.embedder and decemb.train.model use it)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from decemb.config_base import StrictModel
 from decemb.strategies.base import Kind, Strategy, register
 from decemb.templates import Piece, Template, literal, text
 
 PREFIX, SUFFIX = 'This sentence : "', '" means in one word:"'
 
 
-class Demonstration(BaseModel):
+class Demonstration(StrictModel, frozen=True):
     """One in-context example: a sentence and the word it 'means'."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     sentence: str
     word: str
 

@@ -1,30 +1,34 @@
-"""Reading csv/tsv/jsonl tables and resolving column references, with errors that name the task and key.
+"""The evaluation tasks' view of a table: a task's data paths, its rows, and column references, with errors
+that name the task and the config key.
 
-* csv: the ``csv`` module (quoted fields, embedded commas/newlines); a UTF-8 BOM is dropped.
-* tsv: ``line.split("\\t")`` with no quote handling (STS-B needs this: its texts contain quotes).
-* jsonl: one JSON object per line.
-
-Blank lines are ignored everywhere. Values are returned as stripped strings (``None`` -> ``""``).
-
-Cell counts: a csv row, and a tsv row of a file with a header, must have as many cells as the header (or, in
-a csv without one, the first row); a row with too few or too many is one line naming the file and the line
-(:func:`cell_count_problem`, shared by every csv/tsv reader in decemb). Only a caller that reads a layout
-with known ragged rows passes ``ragged=True``: STS-B's original files, where some rows carry two extra
-trailing columns that ``format: stsb`` and the ``stsb`` training preset ignore.
+The rows come from :mod:`decemb.records` (the one reader of every format: csv/tsv with the csv module's
+quoting, jsonl, blank rows skipped, a row with the wrong cell count one line naming the file and the line).
+Only STS-B's original files (``format: stsb``) are read ``ragged``: tab-split with no quoting, some rows
+carrying two extra trailing columns. Values are returned as stripped strings (``None`` -> ``""``).
+``RowError``, ``cell_count_problem`` and ``iter_rows`` are re-exported from :mod:`decemb.records`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from decemb.records import Record, RowError, TableError, cell_count_problem, iter_rows
 from decemb.tasks.base import TaskDataError, TaskFileNotFoundError
 
-Record = list[str] | dict[str, Any]
+__all__ = [
+    "RowError",
+    "Table",
+    "cell_count_problem",
+    "column",
+    "iter_rows",
+    "joined_column",
+    "read_labelled",
+    "read_table",
+    "resolve_path",
+]
 
 
 def resolve_path(
@@ -54,63 +58,6 @@ class Table:
     lines: list[int]  # 1-based line number of each row, for error messages
 
 
-class RowError(ValueError):
-    """A jsonl line that is not a JSON object, or a csv/tsv row with the wrong number of cells: ``line``
-    (1-based), ``json_error`` (why it did not parse; ``None`` when it parsed to something other than an
-    object, or for a cell count: then ``problem`` is the message)."""
-
-    def __init__(self, line: int, json_error: json.JSONDecodeError | None = None, problem: str | None = None) -> None:
-        self.line, self.json_error = line, json_error
-        if problem is None:
-            shown = f"not valid JSON ({json_error})" if json_error is not None else "not a JSON object"
-            problem = f"line {line} is {shown}"
-        self.problem = problem
-        super().__init__(problem)
-
-
-def cell_count_problem(line: int, cells: int, expected: int, header: bool = True) -> str | None:
-    """``None`` when a row's ``cells`` match, else one line: "line 7 has 2 cells, the header has 3 (too few)"
-    (``header=False``: "the first row has 3")."""
-    if cells == expected:
-        return None
-    reference = "the header" if header else "the first row"
-    return f"line {line} has {cells} cells, {reference} has {expected} (too {'few' if cells < expected else 'many'})"
-
-
-def iter_rows(path: Path, fmt: str, *, header: bool = True, ragged: bool = False) -> Iterator[tuple[int, Record]]:
-    """``(line number, row)`` for each non-blank row of a csv/tsv file (a list of cells, the header row
-    included) or jsonl file (a dict; any other line raises :class:`RowError`). Read as UTF-8, a BOM dropped;
-    ``OSError``, ``UnicodeDecodeError`` and ``csv.Error`` propagate. A row whose cell count differs from the
-    first row's (``header``: which is the header) raises :class:`RowError`, unless ``ragged``."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        if fmt == "jsonl":
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise RowError(number, error) from error
-                if not isinstance(record, dict):
-                    raise RowError(number)
-                yield number, record
-            return
-        if fmt == "csv":
-            reader = csv.reader(handle)
-            rows: Iterator[tuple[int, list[str]]] = ((reader.line_num, row) for row in reader)
-        else:
-            rows = ((n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(handle, start=1))
-        width: int | None = None
-        for number, row in rows:
-            if not any(cell.strip() for cell in row):
-                continue
-            if width is None:
-                width = len(row)
-            elif not ragged and (problem := cell_count_problem(number, len(row), width, header)):
-                raise RowError(number, problem=problem)
-            yield number, row
-
-
 def read_table(path: Path, fmt: str, header: bool, *, task: str, ragged: bool = False) -> Table:
     """Read a csv/tsv (``header``: first non-blank row names the columns) or jsonl file; a row with a cell
     count other than the header's (or the first row's) is a ``TaskDataError`` unless ``ragged``."""
@@ -124,8 +71,8 @@ def read_table(path: Path, fmt: str, header: bool, *, task: str, ragged: bool = 
                 continue
             rows.append(row)
             lines.append(number)
-    except RowError as error:
-        raise TaskDataError(f"task {task!r}: {path}: {error}") from error.json_error
+    except TableError as error:  # kept as the cause: a comparison words a file that is not UTF-8 its own way
+        raise TaskDataError(f"task {task!r}: {path}: {error}") from error
     return Table(path, fmt, names, rows, lines)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from decemb.normalize import l2_normalize
 from decemb.tasks.items import ItemScores
 
 __all__ = [
@@ -100,9 +101,3 @@ def check_embeddings(
     if len(set(dims.values())) > 1:
         raise ValueError(f"task {task_name!r}: embedding dimensions differ between keys: {dims}")
     return out
-
-
-def l2_normalize(array: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; all-zero rows stay zero."""
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.maximum(norms, 1e-12)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 
+from decemb.config_base import StrictModel
 from decemb.search.fusion import FusionSettings
 from decemb.search.lexical import Bm25Settings
 
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 ColumnRef = str | Annotated[int, Field(ge=0)]
+HEADER_KEY = "Whether a csv/tsv file starts with a header row (default: csv yes, tsv no); not for jsonl."
 TableFormat = Literal["csv", "tsv", "jsonl"]
 
 
@@ -65,24 +67,20 @@ def _check_refs(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _TaskBase(StrictModel):
+    name: str = Field(min_length=1, description="The task's name in results and reports (unique in a config).")
+    limit: PositiveInt | None = Field(
+        default=None, description="Keep a seeded sample of this many items (pairs, queries, rows); default all."
+    )
+    seed: int = Field(default=0, description="The seed of every sample the task draws.")
 
 
-class _TaskBase(_Config):
-    model_config = ConfigDict(extra="forbid")
+class STSColumns(StrictModel):
+    """Where an STS file's pair and score are: column names (a header, or jsonl keys) or 0-based indices."""
 
-    name: str = Field(min_length=1)
-    limit: PositiveInt | None = None
-    seed: int = 0
-
-
-class STSColumns(_Config):
-    model_config = ConfigDict(extra="forbid")
-
-    text1: ColumnRef
-    text2: ColumnRef
-    score: ColumnRef
+    text1: ColumnRef = Field(description="The first sentence's column.")
+    text2: ColumnRef = Field(description="The second sentence's column.")
+    score: ColumnRef = Field(description="The gold similarity score's column (a number).")
 
 
 class STSTaskConfig(_TaskBase):
@@ -94,14 +92,22 @@ class STSTaskConfig(_TaskBase):
     makes gold scores outside it a data error.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     type: Literal["sts"] = "sts"
-    path: str = Field(min_length=1)
-    format: Literal["stsb", "csv", "tsv", "jsonl"]
-    header: bool | None = None
-    columns: STSColumns | None = Field(default=None, validate_default=True)
-    score_range: tuple[float, float] | None = None
+    path: str = Field(min_length=1, description="The pairs file, relative to the data root.")
+    format: Literal["stsb", "csv", "tsv", "jsonl"] = Field(
+        description="``stsb``: the STS Benchmark layout (tab-separated, no header, score in column 4, sentences in "
+        "5 and 6, extra trailing columns ignored; no ``columns``/``header``); else a table with ``columns``."
+    )
+    header: bool | None = Field(
+        default=None,
+        description=HEADER_KEY,
+    )
+    columns: STSColumns | None = Field(
+        default=None, validate_default=True, description="The pair and score columns (required unless ``stsb``)."
+    )
+    score_range: tuple[float, float] | None = Field(
+        default=None, description="``[low, high]``: a gold score outside it is a data error (``stsb``: ``[0, 5]``)."
+    )
 
     _header = field_validator("header")(_check_header)
 
@@ -123,16 +129,14 @@ class STSTaskConfig(_TaskBase):
         return value
 
 
-class RetrievalFields(_Config):
+class RetrievalFields(StrictModel):
     """Field names of the jsonl corpus/queries files (BEIR names by default)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    doc_id: str = "_id"
-    doc_title: str | None = "title"
-    doc_text: str = "text"
-    query_id: str = "_id"
-    query_text: str = "text"
+    doc_id: str = Field(default="_id", description="A corpus record's id key.")
+    doc_title: str | None = Field(default="title", description="A corpus record's title key (``null``: none).")
+    doc_text: str = Field(default="text", description="A corpus record's text key.")
+    query_id: str = Field(default="_id", description="A query record's id key.")
+    query_text: str = Field(default="text", description="A query record's text key.")
 
 
 class RetrievalTaskConfig(_TaskBase):
@@ -154,22 +158,33 @@ class RetrievalTaskConfig(_TaskBase):
     :mod:`decemb.search.fusion`; ``method`` rrf or weighted, ``k``, ``weights`` [bm25, dense], ``depth``).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     type: Literal["retrieval"] = "retrieval"
-    retriever: Literal["dense", "bm25", "hybrid"] = "dense"
-    bm25: Bm25Settings | None = None
-    fusion: FusionSettings | None = None
-    path: str = Field(min_length=1)
-    format: Literal["beir", "jsonl"] = "beir"
-    split: str = Field(default="test", min_length=1)
-    corpus: str | None = None
-    queries: str | None = None
-    qrels: str | None = None
-    qrels_header: bool | None = None
-    fields: RetrievalFields | None = None
-    corpus_limit: PositiveInt | None = None
-    use_title: bool = True
+    retriever: Literal["dense", "bm25", "hybrid"] = Field(
+        default="dense",
+        description="``dense``: cosine of the model's vectors; ``bm25``: lexical, no model; ``hybrid``: both, fused.",
+    )
+    bm25: Bm25Settings | None = Field(default=None, description="BM25's settings (``bm25`` and ``hybrid`` only).")
+    fusion: FusionSettings | None = Field(default=None, description="How ``hybrid`` fuses the two rankings.")
+    path: str = Field(min_length=1, description="The task's folder, relative to the data root.")
+    format: Literal["beir", "jsonl"] = Field(
+        default="beir",
+        description="``beir``: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/{split}.tsv`` under ``path``; "
+        "``jsonl``: the same reader with the file names, ``qrels_header`` and ``fields`` configurable.",
+    )
+    split: str = Field(default="test", min_length=1, description="The qrels split (``{split}`` in ``qrels``).")
+    corpus: str | None = Field(default=None, description="``jsonl``: the corpus file (default ``corpus.jsonl``).")
+    queries: str | None = Field(default=None, description="``jsonl``: the queries file (default ``queries.jsonl``).")
+    qrels: str | None = Field(
+        default=None, description="``jsonl``: the qrels file (default ``qrels/{split}.tsv``; ``{split}`` replaced)."
+    )
+    qrels_header: bool | None = Field(default=None, description="``jsonl``: whether the qrels file has a header row.")
+    fields: RetrievalFields | None = Field(default=None, description="``jsonl``: the records' field names.")
+    corpus_limit: PositiveInt | None = Field(
+        default=None,
+        description="Keep every document relevant to a kept query plus a seeded sample of the others, this many "
+        "in all (at least the relevant ones); default the whole corpus.",
+    )
+    use_title: bool = Field(default=True, description="A document's text is ``title + ' ' + text`` (BEIR's way).")
 
     @field_validator("corpus", "queries", "qrels", "qrels_header", "fields")
     @classmethod
@@ -201,11 +216,16 @@ class RetrievalTaskConfig(_TaskBase):
 
 
 class _LabelledTable(_TaskBase):
-    format: TableFormat
-    header: bool | None = None
-    text: ColumnRef | Annotated[list[ColumnRef], Field(min_length=1)]
-    label: ColumnRef
-    text_separator: str = " "
+    format: TableFormat = Field(description="The files' format: csv, tsv or jsonl.")
+    header: bool | None = Field(
+        default=None,
+        description=HEADER_KEY,
+    )
+    text: ColumnRef | Annotated[list[ColumnRef], Field(min_length=1)] = Field(
+        description="The text column, or several joined with ``text_separator`` (names, or 0-based indices)."
+    )
+    label: ColumnRef = Field(description="The label column.")
+    text_separator: str = Field(default=" ", description="What joins several ``text`` columns (blank parts left out).")
 
     _header = field_validator("header")(_check_header)
     _refs = field_validator("text", "label")(_check_refs)
@@ -222,14 +242,20 @@ class ClassificationTaskConfig(_LabelledTable):
     (every class present once ``limit`` >= the number of classes).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     type: Literal["classification"] = "classification"
-    path: str | None = None
-    train: str | None = Field(default=None, validate_default=True)
-    test: str | None = None
-    test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    max_iter: PositiveInt = 1000
+    path: str | None = Field(
+        default=None, description="A folder holding ``train.<format>`` and ``test.<format>``, or one file to split."
+    )
+    train: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="The train file (relative to ``path`` when set, else to the data root).",
+    )
+    test: str | None = Field(default=None, description="The test file (with ``train``); without it train is split.")
+    test_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="A single file's share of each class that goes to test (stratified)."
+    )
+    max_iter: PositiveInt = Field(default=1000, description="LogisticRegression's ``max_iter``.")
 
     @field_validator("train")
     @classmethod
@@ -255,9 +281,9 @@ class ClusteringTaskConfig(_LabelledTable):
     label: 0}``.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     type: Literal["clustering"] = "clustering"
-    path: str = Field(min_length=1)
-    n_clusters: int | None = Field(default=None, ge=2)
-    n_init: PositiveInt = 10
+    path: str = Field(min_length=1, description="The labelled file, relative to the data root.")
+    n_clusters: int | None = Field(
+        default=None, ge=2, description="k of k-means; default the number of distinct labels among the kept rows."
+    )
+    n_init: PositiveInt = Field(default=10, description="k-means' ``n_init``.")

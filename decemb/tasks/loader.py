@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from decemb.config_base import DATA_ENV
+from decemb.config_base import data_root as resolve_root
 from decemb.tasks.base import Task
 from decemb.tasks.types import parse_task_config, task_type_of
 
-DATA_ENV = "DECEMB_DATA"
+__all__ = ["DATA_ENV", "default_data_root", "load_task"]
 
 
 def default_data_root() -> Path:
-    """``$DECEMB_DATA`` if set, else ``../shared/data`` next to the repository holding this package."""
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    """The data root when nothing names one: ``$DECEMB_DATA`` if set, else ``../shared/data`` next to the
+    repository (:func:`decemb.config_base.data_root`)."""
+    return resolve_root()
 
 
 def load_task(config: Any, data_root: str | Path | None = None) -> Task:
@@ -31,5 +30,4 @@ def load_task(config: Any, data_root: str | Path | None = None) -> Task:
     """
     if isinstance(config, Mapping):
         config = parse_task_config(config)
-    root = Path(data_root).expanduser() if data_root is not None else default_data_root()
-    return task_type_of(config).load(config, root)
+    return task_type_of(config).load(config, resolve_root(data_root))

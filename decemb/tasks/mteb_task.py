@@ -11,7 +11,7 @@ task's main score. ``limit``: a seeded sample of the evaluated split's rows (ret
 a relevant document; the corpus stays whole). Scores are mteb's, x100, without bootstrap intervals.
 
 Loading runs mteb's evaluation once with stand-in vectors to collect the texts it embeds per side
-(:mod:`decemb.mteb_replay`); :meth:`MtebTask.score` runs it again on the runner's vectors. Bad names,
+(:mod:`decemb.tasks.mteb_replay`); :meth:`MtebTask.score` runs it again on the runner's vectors. Bad names,
 splits, subsets and metrics, missing mteb and data that needs the Hub while offline are one-line errors
 when the task loads, before any model does. The instruction a strategy gets is mteb's E5 instruction
 (:func:`decemb.mteb.e5_instruction`), as in ``as_mteb_model``.
@@ -35,15 +35,25 @@ from decemb.tasks.items import ItemScores
 
 __all__ = ["MtebTask", "MtebTaskConfig", "load_mteb"]
 
+
 class MtebTaskConfig(_TaskBase):
     """A task from mteb's registry (see the module doc)."""
 
     type: Literal["mteb"] = "mteb"
-    task: str = Field(min_length=1)
-    path: str | None = Field(default=None, min_length=1)
-    split: str | None = Field(default=None, min_length=1)
-    subsets: list[str] | None = Field(default=None, min_length=1)
-    metrics: list[str] = Field(default_factory=list)
+    task: str = Field(min_length=1, description="An mteb task name (``name`` defaults to it).")
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A local copy of the task's dataset in its Hub layout (a folder, relative to the data root), "
+        "for offline runs.",
+    )
+    split: str | None = Field(default=None, min_length=1, description="Default: the task's first evaluation split.")
+    subsets: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The Hugging Face subsets (languages) to run; default all, scores averaged.",
+    )
+    metrics: list[str] = Field(default_factory=list, description="mteb score keys reported besides the main score.")
 
     @model_validator(mode="before")
     @classmethod
@@ -73,7 +83,7 @@ class MtebTask:
         return {side: EncodeRequest(side, list(texts)) for side, texts in self.texts.items() if texts}  # type: ignore[arg-type]
 
     def score(self, embeddings: dict[str, np.ndarray]) -> dict[str, float]:
-        from decemb.mteb_replay import ReplayEncoder, evaluate_subsets
+        from decemb.tasks.mteb_replay import ReplayEncoder, evaluate_subsets
 
         arrays = check_embeddings(self.name, self.requests(), embeddings)
         scores = evaluate_subsets(
@@ -168,7 +178,7 @@ def _limit(config: MtebTaskConfig, task: Any, split: str, subsets: list[str]) ->
 def load_mteb(config: MtebTaskConfig, data_root: Path) -> MtebTask:
     """Load the mteb task's data, sample it, and collect the texts its evaluation embeds (module doc)."""
     from decemb.mteb import e5_instruction
-    from decemb.mteb_replay import RecordingEncoder, evaluate_subsets
+    from decemb.tasks.mteb_replay import RecordingEncoder, evaluate_subsets
 
     task = _mteb_task(config, data_root)
     meta = task.metadata

@@ -58,10 +58,7 @@ class RetrievalTask:
         }
 
     def _evaluator(self) -> Any:
-        try:
-            from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-        except ImportError:  # sentence-transformers < 6
-            from sentence_transformers.evaluation import InformationRetrievalEvaluator
+        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
         evaluator = InformationRetrievalEvaluator(
             queries=dict(zip(self.query_ids, self.queries, strict=True)),
