@@ -21,12 +21,17 @@ def test_the_configs_folder_holds_training_and_comparison_configs():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
 def test_every_shipped_config_validates(path: Path):
-    if path.name.startswith("train-"):
+    if path.name.startswith("train-reranker"):  # a reranker recipe (python -m decemb.rerank train)
+        from decemb.rerank.recipe_config import read_recipe
+
+        assert read_recipe(path).data.split != "test"
+    elif path.name.startswith("train-"):
         config = load_train_config(path)
-        assert config.data.preset is not None or config.data.path is not None
+        assert all(source.preset is not None or source.path is not None for source in config.data_sources)
     else:
         data = yaml.safe_load(path.read_text())
-        for model in data["models"]:  # trained models (runs/...) exist only after their training run
+        stages = [task["rerank"] for task in data["tasks"] if isinstance(task.get("rerank"), dict)]
+        for model in [*data["models"], *stages]:  # trained models (runs/...) exist only after their training run
             if model["source"].startswith("runs/"):
                 model["source"] = "smollm2-135m"
         config = parse_config(data, file=path)

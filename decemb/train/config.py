@@ -1,42 +1,35 @@
 """The training config (``decemb train CONFIG.yaml``), validated with pydantic: every section forbids unknown keys.
+Examples: ``configs/train-*.yaml``; the keys: docs/training.md. ``data`` is one source (a mapping) or a list of
+sources, each with its own loss and weight (``configs/train-general.yaml``).
 
-Example (``configs/train-quick.yaml``)::
-
-    model: {source: smollm2-135m, strategy: {name: echo, pooling: mean}, max_length: 96}
-    finetune: lora
-    lora: {r: 16, alpha: 32, dropout: 0.05, target_modules: all-linear}
-    data: {preset: stsb, limit: 512}
-    loss: {name: cosent}
-    training: {epochs: 1, batch_size: 16, lr: 2.0e-4}
-    eval:
-      tasks: [{type: sts, name: stsb-test, path: stsbenchmark/sts-test.csv, format: stsb, limit: 300}]
-
-Semantics not expressible in the schema (loss vs data shape, strategy options, LoRA targets vs the
-model, ...) are checked by :func:`decemb.train.run.prepare_training` (through :mod:`decemb.train.losses`,
-:mod:`decemb.train.data` and :mod:`decemb.train.model`) before any training step runs.
+Semantics not expressible in the schema (loss vs data shape, strategy options, LoRA targets vs the model, ...)
+are checked by :func:`decemb.train.run.prepare_training` before any training step runs.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
+    Discriminator,
     Field,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     StrictInt,
+    Tag,
     field_validator,
     model_validator,
 )
 
+from decemb.config_base import StrictModel
 from decemb.settings import DEFAULT_MAX_LENGTH
 from decemb.tasks import TaskConfig
+from decemb.train.loss_registry import LOSS_NAMES, LOSS_SPECS
 
 __all__ = [
     "LOSSES",
+    "LOSS_OPTIONS",
     "PRESETS",
     "DataColumns",
     "DataSection",
@@ -49,14 +42,10 @@ __all__ = [
     "TrainingSection",
 ]
 
-LossName = Literal["mnrl", "cached_mnrl", "cosent", "angle", "simcse", "mntp"]
-LOSSES: tuple[str, ...] = get_args(LossName)
-PresetName = Literal["stsb", "stsb-unsupervised", "scifact", "banking77"]
+LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]  # the loss registry's names
+LOSSES: tuple[str, ...] = LOSS_NAMES
+PresetName = Literal["stsb", "stsb-pairs", "stsb-unsupervised", "scifact", "scifact-titles", "banking77", "simcse"]
 PRESETS: tuple[str, ...] = get_args(PresetName)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _named(value: Any) -> Any:
@@ -64,7 +53,7 @@ def _named(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
-class ModelSection(_Strict):
+class ModelSection(StrictModel):
     """The backbone and how it embeds: ``strategy`` is a name or ``{name: ..., option: value, ...}``."""
 
     source: str = Field(default="smollm2-135m", min_length=1)
@@ -92,7 +81,7 @@ class ModelSection(_Strict):
         return {key: value for key, value in self.strategy.items() if key != "name"}
 
 
-class LoraSection(_Strict):
+class LoraSection(StrictModel):
     """LoRA on the base model (peft ``LoraConfig``); ``target_modules``: module names or ``all-linear``."""
 
     r: PositiveInt = 16
@@ -110,7 +99,7 @@ class LoraSection(_Strict):
         return value
 
 
-class DataColumns(_Strict):
+class DataColumns(StrictModel):
     """Roles → column names (csv/tsv header names, jsonl keys). Which roles are given sets the data shape:
     ``anchor`` + ``positive`` (+ ``negative``): pairs; ``text1`` + ``text2`` + ``score``: scored pairs;
     ``text`` (+ ``label``): single texts (with ``label``: texts grouped into same-label pairs)."""
@@ -130,33 +119,7 @@ class DataColumns(_Strict):
         return [value] if isinstance(value, str) else value
 
 
-class DataSection(_Strict):
-    """Training data: a ``preset`` over the shared data, or a csv/tsv/jsonl ``path`` with ``columns``."""
-
-    preset: PresetName | None = None
-    path: str | None = None
-    format: Literal["csv", "tsv", "jsonl"] | None = None
-    columns: DataColumns | None = None
-    symmetric: bool | None = None
-    limit: PositiveInt | None = None
-    min_score: float | None = None
-    score_range: tuple[float, float] | None = None
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _source(self) -> DataSection:
-        if (self.preset is None) == (self.path is None):
-            raise ValueError("give exactly one of data.preset or data.path")
-        if self.preset is not None and (self.columns is not None or self.format is not None):
-            raise ValueError(f"data.preset {self.preset!r} fixes the columns and format; remove columns/format")
-        if self.path is not None and self.columns is None:
-            raise ValueError("data.path needs data.columns (e.g. {anchor: query, positive: document})")
-        if self.score_range is not None and not self.score_range[0] < self.score_range[1]:
-            raise ValueError(f"data.score_range must be [low, high] with low < high, got {list(self.score_range)}")
-        return self
-
-
-class LossSection(_Strict):
+class LossSection(StrictModel):
     """The objective. ``temperature`` (mnrl, cached_mnrl, simcse): the InfoNCE temperature, scale = 1/temperature;
     ``scale`` (cosent, angle); ``mini_batch_size`` (cached_mnrl); ``dropout`` (simcse: set on every dropout of
     the model while training, as the noise between the two views); ``mask_probability``/``mask_token`` (mntp)."""
@@ -170,18 +133,14 @@ class LossSection(_Strict):
     mask_token: str | None = None
 
 
-# Options that only mean something for some losses: setting one for another loss is an error.
+# Options that only mean something for some losses (from the loss registry): setting one for another loss is an error.
 LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
-    "temperature": ("mnrl", "cached_mnrl", "simcse"),
-    "scale": ("cosent", "angle"),
-    "mini_batch_size": ("cached_mnrl",),
-    "dropout": ("simcse",),
-    "mask_probability": ("mntp",),
-    "mask_token": ("mntp",),
+    option: tuple(name for name, spec in LOSS_SPECS.items() if option in spec.options)
+    for option in dict.fromkeys(option for spec in LOSS_SPECS.values() for option in spec.options)
 }
 
 
-class HardNegativesSection(_Strict):
+class HardNegativesSection(StrictModel):
     """Mine hard negatives with the model itself before training (``sentence_transformers.util.mine_hard_negatives``):
     ``num`` per anchor from ranks ``range_min``..``range_max`` of the candidates, skipping any scoring above
     ``max_score`` or within ``relative_margin`` of the positive. ``corpus: all`` mines in the preset's full
@@ -218,7 +177,47 @@ class HardNegativesSection(_Strict):
         return self
 
 
-class TrainingSection(_Strict):
+def _mine_shorthand(value: Any) -> Any:
+    """``hard_negatives: true`` → ``{mine: true}``."""
+    return {"mine": value} if isinstance(value, bool) else value
+
+
+class DataSection(StrictModel):
+    """One source of training data: a ``preset`` over the shared data, or a csv/tsv/jsonl ``path`` with
+    ``columns``. In a list of sources (``data: [{...}, {...}]``) each may name its own ``loss`` and
+    ``hard_negatives`` (default: the top-level ones) and a ``weight``: the batches it gives per epoch are
+    ``weight`` x its batches in one pass (2: twice through it, 0.5: a seeded half); batches never mix sources."""
+
+    preset: PresetName | None = None
+    path: str | None = None
+    format: Literal["csv", "tsv", "jsonl"] | None = None
+    columns: DataColumns | None = None
+    symmetric: bool | None = None
+    limit: PositiveInt | None = None
+    min_score: float | None = None
+    score_range: tuple[float, float] | None = None
+    seed: int = 0
+    loss: LossSection | None = None
+    weight: PositiveFloat = 1.0
+    hard_negatives: HardNegativesSection | None = None
+
+    _loss = field_validator("loss", mode="before")(classmethod(lambda cls, value: _named(value)))
+    _mine = field_validator("hard_negatives", mode="before")(classmethod(lambda cls, value: _mine_shorthand(value)))
+
+    @model_validator(mode="after")
+    def _source(self) -> DataSection:
+        if (self.preset is None) == (self.path is None):
+            raise ValueError("give exactly one of data.preset or data.path")
+        if self.preset is not None and (self.columns is not None or self.format is not None):
+            raise ValueError(f"data.preset {self.preset!r} fixes the columns and format; remove columns/format")
+        if self.path is not None and self.columns is None:
+            raise ValueError("data.path needs data.columns (e.g. {anchor: query, positive: document})")
+        if self.score_range is not None and not self.score_range[0] < self.score_range[1]:
+            raise ValueError(f"data.score_range must be [low, high] with low < high, got {list(self.score_range)}")
+        return self
+
+
+class TrainingSection(StrictModel):
     """The optimisation loop (sentence-transformers' trainer, i.e. transformers' ``Trainer`` + accelerate)."""
 
     epochs: PositiveFloat = 1.0
@@ -240,7 +239,7 @@ class TrainingSection(_Strict):
     progress: bool = True
 
 
-class EvalSection(_Strict):
+class EvalSection(StrictModel):
     """Evaluation tasks in the comparison config's task format, run ``before`` training, ``every`` N optimizer
     steps (0: never) and ``after``; results go to ``metrics.json``."""
 
@@ -251,7 +250,22 @@ class EvalSection(_Strict):
     batch_size: PositiveInt = 32
 
 
-class TrainConfig(_Strict):
+def _one_or_many(value: Any) -> str:
+    return "list[sources]" if isinstance(value, list) else "mapping[source]"
+
+
+# One source (a mapping, as always) or a list of sources. The tags are shaped like pydantic's own union member
+# labels, which the error formatter drops from key paths: ``data.limt`` / ``data[1].limt``.
+DataSources = Annotated[
+    Union[  # noqa: UP007  (a tagged union needs the Union form)
+        Annotated[DataSection, Tag("mapping[source]")],
+        Annotated[list[DataSection], Field(min_length=1), Tag("list[sources]")],
+    ],
+    Discriminator(_one_or_many),
+]
+
+
+class TrainConfig(StrictModel):
     """The whole config. ``finetune``: ``lora`` (default; merged into the weights of ``DIR/model``) or ``full``.
     ``save_adapter`` also writes ``DIR/adapter`` (PEFT files). ``resume``: continue an interrupted run of the
     same config from its last complete checkpoint. ``overwrite``: replace an existing ``DIR``."""
@@ -261,7 +275,7 @@ class TrainConfig(_Strict):
     model: ModelSection = Field(default_factory=ModelSection)
     finetune: Literal["lora", "full"] = "lora"
     lora: LoraSection = Field(default_factory=LoraSection)
-    data: DataSection
+    data: DataSources
     loss: LossSection = Field(default_factory=LossSection)
     hard_negatives: HardNegativesSection = Field(default_factory=HardNegativesSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
@@ -271,8 +285,9 @@ class TrainConfig(_Strict):
     overwrite: bool = False
 
     _loss = field_validator("loss", mode="before")(classmethod(lambda cls, value: _named(value)))
+    _mine = field_validator("hard_negatives", mode="before")(classmethod(lambda cls, value: _mine_shorthand(value)))
 
-    @field_validator("hard_negatives", mode="before")
-    @classmethod
-    def _mine_shorthand(cls, value: Any) -> Any:
-        return {"mine": value} if isinstance(value, bool) else value
+    @property
+    def data_sources(self) -> list[DataSection]:
+        """The data as a list of sources (a single mapping is one)."""
+        return list(self.data) if isinstance(self.data, list) else [self.data]

@@ -87,8 +87,9 @@ def _read_file(section: DataSection, root: Path) -> TrainData:
                 labels.append(_value(record, cols.label, "label", line, path))
     if not out:
         raise _fail(f"no rows in {path}", "data.path")
+    groups = None
     if labels:
-        anchors, positives = pairs_from_groups(out["text"], labels, section.seed)
+        anchors, positives, groups = pairs_from_groups(out["text"], labels, section.seed)
         out = {"anchor": anchors, "positive": positives}
         shape = "pairs"
     symmetric = section.symmetric if section.symmetric is not None else shape != "pairs" or bool(labels)
@@ -96,7 +97,7 @@ def _read_file(section: DataSection, root: Path) -> TrainData:
         name: "query" if symmetric or name in ("anchor", "sentence1", "sentence2", "text") else "document"
         for name in out
     }
-    return TrainData(shape, out, sides, source=str(path))
+    return TrainData(shape, out, sides, source=str(path), groups=groups)
 
 
 def _score(text: str, line: int, path: Path) -> float:
@@ -139,6 +140,8 @@ def _sample(data: TrainData, limit: int | None, seed: int) -> TrainData:
         return data
     keep = sorted(random.Random(seed).sample(range(len(data)), limit))
     data.columns = {name: [values[i] for i in keep] for name, values in data.columns.items()}
+    if data.groups is not None:
+        data.groups = [data.groups[i] for i in keep]
     return data
 
 

@@ -1,11 +1,11 @@
-"""Evaluation during training: comparison-format tasks scored before, every N steps and after; the
-discrimination gap (mean cosine of related pairs minus mean cosine of unrelated pairs)."""
+"""Evaluation during training: comparison-format tasks scored before, every N steps (by
+:class:`TaskEvaluator`, a sentence-transformers ``SentenceEvaluator`` the trainer runs) and after; the
+discrimination gap of :mod:`decemb.diagnose.gap` for bare text lists."""
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
-from transformers import TrainerCallback
+from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
 from decemb.errors import ConfigError
 from decemb.tasks import Task, load_task
 from decemb.train.config import EvalSection
 
-__all__ = ["EvalCallback", "discrimination_gap", "evaluate", "load_eval_tasks"]
+__all__ = ["TaskEvaluator", "discrimination_gap", "evaluate", "load_eval_tasks", "read_history", "summary"]
 
 logger = logging.getLogger(__name__)
 Scores = dict[str, dict[str, float]]
@@ -68,47 +68,44 @@ def discrimination_gap(
     seed: int = 0,
     batch_size: int = 32,
 ) -> dict[str, float]:
-    """Mean cosine of related pairs (gold ≥ ``related_min``) minus mean cosine of unrelated pairs (each first
-    text against the second text of another, random pair). Untrained decoders put everything near 0.9+."""
-    first = _encode(model, text1, "query", batch_size)
-    second = _encode(model, text2, "query", batch_size)
-    first /= np.maximum(np.linalg.norm(first, axis=1, keepdims=True), 1e-12)
-    second /= np.maximum(np.linalg.norm(second, axis=1, keepdims=True), 1e-12)
-    cosine = (first * second).sum(axis=1)
-    related = cosine[np.asarray(gold) >= related_min]
-    order = list(range(len(text2)))
-    random.Random(seed).shuffle(order)
-    order = [j if j != i else (j + 1) % len(order) for i, j in enumerate(order)]
-    unrelated = (first * second[order]).sum(axis=1)
-    out = {"related": float(related.mean()), "unrelated": float(unrelated.mean())}
-    out["gap"] = out["related"] - out["unrelated"]
-    return {key: round(value, 4) for key, value in out.items()}
+    """``{related, unrelated, gap}`` of :func:`decemb.diagnose.gap.discrimination_gap` (the one
+    implementation: related = mean cosine of pairs with gold >= ``related_min``, unrelated = each first text
+    against the second text of another pair, a seeded shuffle) for bare lists of texts."""
+    from decemb.diagnose.gap import Pairs
+    from decemb.diagnose.gap import discrimination_gap as gap_of
+
+    pairs = Pairs("pairs", list(text1), list(text2), [float(value) for value in gold])
+    summary = gap_of(model, pairs, related_min=related_min, seed=seed, batch_size=batch_size).summary()
+    return {key: float(summary[key]) for key in ("related", "unrelated", "gap")}
 
 
-class EvalCallback(TrainerCallback):
-    """Scores the tasks every ``every`` optimizer steps; each result is appended to ``history_file`` (one JSON
-    line, so an interrupted run keeps what it measured) and passed to ``report``."""
+class TaskEvaluator(SentenceEvaluator):
+    """The evaluation tasks as a ``SentenceEvaluator``: the trainer runs it every ``eval_steps`` steps. Each
+    result is appended to ``history_file`` (one JSON line, so an interrupted run keeps what it measured) and
+    passed to ``report``; the trainer logs the flat ``{task}_{metric}`` values (``eval_`` prefixed)."""
 
     def __init__(
         self,
-        model: SentenceTransformer,
         tasks: list[Task],
-        every: int,
         batch_size: int,
         history_file: Path,
         report: Callable[[str], None] = print,
     ) -> None:
-        self.model, self.tasks, self.every, self.batch_size = model, tasks, every, batch_size
-        self.history_file, self.report = history_file, report
+        super().__init__()
+        self.tasks, self.batch_size, self.history_file, self.report = tasks, batch_size, history_file, report
+        self.greater_is_better = True
+        if tasks:
+            self.primary_metric = f"{tasks[0].name}_{tasks[0].main_metric}"
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not self.every or not self.tasks or state.global_step % self.every or not state.is_world_process_zero:
-            return
-        scores = evaluate(self.model, self.tasks, self.batch_size)
-        entry = {"step": state.global_step, "scores": scores}
+    def __call__(
+        self, model: SentenceTransformer, output_path: str | None = None, epoch: float = -1, steps: int = -1
+    ) -> dict[str, float]:
+        scores = evaluate(model, self.tasks, self.batch_size)
+        entry = {"step": int(steps), "scores": scores}
         with self.history_file.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
-        self.report(f"eval @ step {state.global_step}: {summary(scores)}")
+        self.report(f"eval @ step {steps}: {summary(scores)}")
+        return {f"{task}_{metric}": value for task, metrics in scores.items() for metric, value in metrics.items()}
 
 
 def read_history(history_file: Path, up_to_step: int | None = None) -> list[dict[str, Any]]:

@@ -144,7 +144,11 @@ def with_negatives(
         "most_uses_of_a_negative": max(uses.values()),
     }
     logger.info("mined hard negatives: %d of %d pairs kept", len(kept), len(data))
-    return TrainData("pairs", columns, sides, data.source, data.corpus, info)
+    groups = None
+    if data.groups is not None:  # by pair: the miner may drop or reorder rows
+        group_of = dict(zip(zip(data.columns["anchor"], data.columns["positive"]), data.groups))
+        groups = [group_of[(ranked.anchors[row], ranked.positives[row])] for row in kept]
+    return TrainData("pairs", columns, sides, data.source, data.corpus, info, groups)
 
 
 def pool_size(section: HardNegativesSection) -> int:

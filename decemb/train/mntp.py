@@ -17,7 +17,15 @@ from torch import Tensor, nn
 
 from decemb.errors import ConfigError
 
-__all__ = ["MNTPLoss", "lm_head_weight", "mask_token_id", "mask_tokens", "maskable_positions", "mntp_loss"]
+__all__ = [
+    "MNTPLoss",
+    "lm_head_weight",
+    "mask_token_id",
+    "mask_tokens",
+    "maskable_positions",
+    "mntp_loss",
+    "mntp_options",
+]
 
 IGNORE = -100
 
@@ -142,3 +150,15 @@ class MNTPLoss(nn.Module):
     @property
     def citation(self) -> str:
         return "BehnamGhader et al. 2024, LLM2Vec, arXiv:2404.05961"
+
+
+def mntp_options(st: SentenceTransformer, config: Any, loss: Any) -> dict[str, Any]:
+    """:class:`MNTPLoss`'s keyword arguments for a training config and its (source's) ``loss`` section."""
+    tokenizer = st[0].tokenizer
+    return {
+        "lm_weight": lm_head_weight(st[0].auto_model, config.model.source),
+        "mask_id": mask_token_id(tokenizer, loss.mask_token),
+        "probability": loss.mask_probability,
+        "special_ids": tokenizer.all_special_ids,
+        "seed": config.training.seed,
+    }

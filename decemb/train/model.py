@@ -19,12 +19,13 @@ import decemb
 from decemb.errors import ConfigError
 from decemb.registry import did_you_mean
 from decemb.strategies import Strategy, strategy_of
-from decemb.train.config import LoraSection, ModelSection
+from decemb.train.config import LoraSection, ModelSection, TrainConfig
 
 __all__ = [
     "apply_lora",
     "build_model",
     "build_strategy_checked",
+    "check_lora",
     "linear_module_names",
     "merged_backbone",
     "saved_strategy",
@@ -78,6 +79,15 @@ def linear_module_names(model: torch.nn.Module) -> list[str]:
     from transformers.pytorch_utils import Conv1D
 
     return [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear | Conv1D)]
+
+
+def check_lora(config: TrainConfig, model: torch.nn.Module | None = None) -> None:
+    """LoRA's checks, next to its build (:func:`apply_lora`): lora settings need ``finetune: lora``; given the
+    loaded model, every target module must be one of its linear layers."""
+    if config.finetune == "full" and "lora" in config.model_fields_set:
+        raise ConfigError("lora settings given but finetune is 'full'; remove lora or set finetune: lora", key="lora")
+    if model is not None and config.finetune == "lora":
+        check_lora_targets(model, config.lora)
 
 
 def check_lora_targets(model: torch.nn.Module, lora: LoraSection) -> None:

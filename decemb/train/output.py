@@ -4,9 +4,11 @@ step once ``model/`` (and ``adapter/``), ``metrics.json`` and ``config.json`` ar
 interrupted run leaves ``DIR.partial/``; running the same config again resumes from its last complete
 checkpoint.
 
-One run at a time: :meth:`Workspace.lock` takes a :class:`~decemb.locks.FolderLock` on ``DIR`` and one on
-``DIR.partial`` before anything is read or written, and holds them until the result is published; a second
-run on either folder is refused at once, naming the process that holds it."""
+One run at a time: :meth:`Workspace.lock` takes a :class:`~decemb.locks.FolderLock` on ``DIR`` (the very
+lock :class:`decemb.outputs.OutputFolder` takes on a folder) and one on ``DIR.partial`` before anything is
+read or written, and holds them until the result is published; a second run on either folder, training or
+comparison, is refused at once, naming the process that holds it. JSON files are written atomically by
+:func:`decemb.files.write_text`."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from decemb.errors import ConfigError
+from decemb.files import write_text
 from decemb.locks import FolderLock, LockHeld
 from decemb.outputs import exchange_folders
 from decemb.train.config import TrainConfig
@@ -42,19 +45,24 @@ _IDENTITY_TRAINING = (
 )
 
 
+_SOURCE_DEFAULTS: dict[str, Any] = {"loss": None, "weight": 1.0, "hard_negatives": None}
+
+
 def fingerprint(config: TrainConfig) -> dict[str, Any]:
     """What must be equal for a run to resume another: model, data, loss and the optimisation settings."""
     dumped = config.model_dump(mode="json")
     out = {key: dumped[key] for key in _IDENTITY}
+    for source in out["data"] if isinstance(out["data"], list) else [out["data"]]:
+        for key, default in _SOURCE_DEFAULTS.items():  # keys added with multi-source training, when unused,
+            if source.get(key, default) == default:  # leave the identity of a one-source run as it was
+                source.pop(key, None)
     out["training"] = {key: dumped["training"][key] for key in _IDENTITY_TRAINING}
     return out
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a temporary file in the same folder, then a rename)."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(staging, path)
+    """Write JSON atomically (:func:`decemb.files.write_text`: a synced temporary file, then a rename)."""
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 class Workspace:
@@ -70,6 +78,7 @@ class Workspace:
         self.before = self.work / "eval-before.json"
         self._locks: list[FolderLock] = []
         self._overwrite = False
+        self._checked = False
 
     # -- one run at a time ------------------------------------------------------------------------
     @property
@@ -122,14 +131,16 @@ class Workspace:
         return self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir()))
 
     def check(self, config: TrainConfig) -> None:
-        """An existing, non-empty output is an error unless ``overwrite``."""
+        """An existing, non-empty output is an error unless ``overwrite`` (run once, before any model loads)."""
         if self._occupied() and not config.overwrite:
             raise ConfigError(f"{self.out} already exists; choose another --out or set overwrite: true", key="--out")
+        self._checked = True
 
     def prepare(self, config: TrainConfig) -> Path | None:
-        """Check the output and set up the work folder; return the checkpoint to resume from, if any."""
+        """Set up the work folder (after :meth:`check`); return the checkpoint to resume from, if any."""
         self._require_lock("prepare")
-        self.check(config)
+        if not self._checked:
+            raise RuntimeError(f"check the output {self.out} before preparing its work folder")
         self._overwrite = config.overwrite
         identity = fingerprint(config)
         saved = self.work / "run.json"

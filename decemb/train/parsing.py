@@ -1,7 +1,7 @@
 """Reading a training config: YAML file → ``--set`` overrides → :class:`TrainConfig`, every error one line.
 
 The file is read by :func:`decemb.yamlfile.read_yaml` and validation errors are worded by
-:func:`decemb.compare.errors.format_validation_error`, as for comparison configs: errors are
+:func:`decemb.config_base.format_validation_error`, as for comparison configs: errors are
 :class:`decemb.errors.ConfigError` naming the file and the key path
 (``loss.temprature: unknown key (did you mean 'temperature'?)``). Training adds ``--set`` overrides and
 suggests our key for another trainer's name of it (``learning_rate`` → ``lr``).
@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from decemb.compare.errors import format_validation_error
+from decemb.config_base import format_validation_error
 from decemb.errors import ConfigError
 from decemb.train.config import TrainConfig
 from decemb.yamlfile import read_yaml
@@ -28,7 +28,13 @@ __all__ = ["ALIASES", "apply_overrides", "load_train_config", "parse_train_confi
 # -- --set key=value ------------------------------------------------------------------------------
 
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-_SHORTHANDS = {("loss",), ("model", "strategy")}  # a bare string there stands for {name: string}
+# a bare string there stands for {name: string}; a bool at hard_negatives for {mine: bool} ("#": a list index)
+_SHORTHANDS = {("loss",), ("model", "strategy"), ("data", "#", "loss")}
+_MINE_SHORTHANDS = {("hard_negatives",), ("data", "#", "hard_negatives")}
+
+
+def _pattern(path: list[str]) -> tuple[str, ...]:
+    return tuple("#" if part.isdigit() else part for part in path)
 
 
 def apply_overrides(data: dict[str, Any], pairs: Sequence[str]) -> dict[str, Any]:
@@ -62,9 +68,9 @@ def _child(node: Any, part: str, path: list[str], key: str) -> Any:
     if not isinstance(node, dict):
         raise ConfigError(f"cannot set {key!r}: {'.'.join(path[:-1])} is not a mapping", key="--set")
     current = node.get(part)
-    if isinstance(current, str) and tuple(path) in _SHORTHANDS:
+    if isinstance(current, str) and _pattern(path) in _SHORTHANDS:
         current = node[part] = {"name": current}
-    elif isinstance(current, bool) and tuple(path) == ("hard_negatives",):
+    elif isinstance(current, bool) and _pattern(path) in _MINE_SHORTHANDS:
         current = node[part] = {"mine": current}
     elif current is None:
         current = node[part] = {}

@@ -1,10 +1,12 @@
 """``decemb.train.train(config, out_dir)``: check everything, train with sentence-transformers, save and publish.
 
-Order of work (every check before the first training step): config → output folder locked → strategy and
-loss options → data (files, columns, shape vs loss) → evaluation tasks → output folder checked → model (source,
-max_length vs the template, layer, LoRA targets, MNTP's LM head) → hard-negative mining → evaluation before →
-training (checkpoints, evaluation every N steps) → merge → evaluation after → ``DIR/model``, ``DIR/adapter``,
-``DIR/metrics.json`` staged and renamed into place → the lock released (on every exit path).
+Order of work (every check before the first training step): config → output folder locked → strategy, LoRA
+settings and each source's loss options → each source's data (files, columns, shape vs its loss) → evaluation
+tasks → output folder checked (once) → model (source, max_length vs the template, layer, LoRA targets, MNTP's LM
+head) → hard-negative mining per source → evaluation before → training (one source, or several through
+sentence-transformers' multi-dataset training; checkpoints; the evaluator every N steps) → merge → evaluation
+after → ``DIR/model``, ``DIR/adapter``, ``DIR/metrics.json`` staged and renamed into place → the lock released
+(on every exit path).
 """
 
 from __future__ import annotations
@@ -22,27 +24,26 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 import decemb
+from decemb.config_base import data_root as resolve_data_root
 from decemb.errors import ConfigError
 from decemb.settings import EncodeSettings
 from decemb.st.card import base_model_of
 from decemb.strategies import Strategy
-from decemb.tasks import default_data_root
 from decemb.train.config import TrainConfig
-from decemb.train.data import load_train_data
-from decemb.train.evaluation import EvalCallback, evaluate, load_eval_tasks, read_history, summary
-from decemb.train.losses import build_loss, check_loss_config, check_loss_data, dataset_columns
+from decemb.train.evaluation import TaskEvaluator, evaluate, load_eval_tasks, read_history, summary
+from decemb.train.inputs import SourceData, data_metrics, describe, load_sources, mine_sources, trainer_inputs
+from decemb.train.mntp import mntp_options
 from decemb.train.model import (
     apply_lora,
     build_model,
     build_strategy_checked,
-    check_lora_targets,
+    check_lora,
     merged_backbone,
     restore,
     set_dropout,
 )
 from decemb.train.output import Workspace, write_json
 from decemb.train.parsing import load_train_config, parse_train_config
-from decemb.train.records import TrainData
 
 __all__ = ["ConfigSource", "TrainResult", "TrainingRun", "prepare_training", "train"]
 
@@ -90,29 +91,12 @@ def _device(config: TrainConfig) -> str:
     return config.training.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _mntp_options(st: Any, config: TrainConfig) -> dict[str, Any]:
-    from decemb.train.mntp import lm_head_weight, mask_token_id
-
-    tokenizer = st[0].tokenizer
-    return {
-        "lm_weight": lm_head_weight(st[0].auto_model, config.model.source),
-        "mask_id": mask_token_id(tokenizer, config.loss.mask_token),
-        "probability": config.loss.mask_probability,
-        "special_ids": tokenizer.all_special_ids,
-        "seed": config.training.seed,
-    }
-
-
 def _checkpointing(model: Any, on: bool) -> None:
     """Activation (gradient) checkpointing on or off, non-reentrant (works with frozen inputs under LoRA)."""
     if on:
-        enable = getattr(model, "activation_checkpointing_enable", None)
-        if enable is not None:
-            enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:  # transformers < 5.2x
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     else:
-        (getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable)()
+        model.activation_checkpointing_disable()
 
 
 def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -130,7 +114,7 @@ class TrainingRun:
     strategy: Strategy
     settings: EncodeSettings
     trainer: Any
-    data: TrainData
+    sources: list[SourceData]
     tasks: list[Any]
     before: dict[str, Any]
     resume_from: Path | None
@@ -177,14 +161,15 @@ class TrainingRun:
         final.save(str(stage / "model"))
         state = self.trainer.state
         steps, wall = int(state.global_step), time.perf_counter() - self.started
+        losses = {item.source.name: item.source.loss.name for item in self.sources}
         metrics = {
             "before": self.before,
             "during": read_history(workspace.history, steps),
             "after": after,
             "train": {
-                "loss": config.loss.name,
+                "loss": next(iter(losses.values())) if len(losses) == 1 else losses,
                 "strategy": self.strategy.name,
-                "rows": len(self.data),
+                "rows": sum(len(item.data) for item in self.sources),
                 "steps": steps,
                 "epochs": round(float(state.epoch or 0.0), 4),
                 "losses": _losses(state.log_history),
@@ -192,7 +177,7 @@ class TrainingRun:
                 "resumed_from": None if self.resume_from is None else self.resume_from.name,
                 "wall_s": round(wall, 1),
             },
-            "data": {"source": self.data.source, "shape": self.data.shape, **self.data.info},
+            "data": data_metrics(self.sources),
             "machine": {"platform": platform.platform(), "device": _device(config), "threads": torch.get_num_threads()},
             "model": "model",
             "adapter": "adapter" if adapter_dir is not None else None,
@@ -224,36 +209,26 @@ def prepare_training(
 
 def _prepare(config: TrainConfig, workspace: Workspace, report: Report, started: float) -> TrainingRun:
     _require("datasets", *(("peft",) if config.finetune == "lora" else ()))
-    from datasets import Dataset
     from transformers import set_seed
 
     from decemb.train.trainer import DecembTrainer, short_batches, training_arguments
 
-    data_root = Path(config.data_root).expanduser() if config.data_root else default_data_root()
+    data_root = resolve_data_root(config.data_root)
     strategy = build_strategy_checked(config.model)
-    check_loss_config(config, strategy.name, _attention(strategy))
-    data = load_train_data(config.data, data_root)
-    check_loss_data(config, data)
+    check_lora(config)
+    sources = load_sources(config, strategy.name, _attention(strategy), data_root)
     tasks = load_eval_tasks(config.eval, data_root)
     workspace.check(config)
 
     set_seed(config.training.seed)
     st = build_model(config.model, strategy)
     settings = st[0].settings
-    if config.finetune == "lora":
-        check_lora_targets(st[0].auto_model, config.lora)
-    mntp = _mntp_options(st, config) if config.loss.name == "mntp" else None
+    check_lora(config, st[0].auto_model)
+    mntp = {i.source.name: mntp_options(st, config, i.source.loss) for i in sources if i.source.loss.name == "mntp"}
     resume_from = workspace.prepare(config)
     st.to(_device(config))
-    report(f"decemb train: {strategy.name} on {config.model.source}, loss {config.loss.name}, {len(data)} rows")
-
-    if config.hard_negatives.mine:
-        from decemb.train.mining import mine
-
-        data = mine(st, data, config.hard_negatives, seed=config.data.seed)
-        kept, before = len(data), data.info["pairs_before_mining"]
-        report(f"mined hard negatives: {kept} of {before} pairs kept, {len(data.columns) - 2} negative(s) each")
-    columns, sides = dataset_columns(config, data)
+    report(f"decemb train: {strategy.name} on {config.model.source}, {describe(sources)}")
+    sources = mine_sources(st, sources, report)
 
     before: dict[str, Any] = {}
     if resume_from is not None and workspace.before.is_file():
@@ -271,20 +246,35 @@ def _prepare(config: TrainConfig, workspace: Workspace, report: Report, started:
             param.requires_grad_(True)
     if config.training.gradient_checkpointing:
         _checkpointing(st[0].auto_model, True)
-    dropout = set_dropout(st[0].auto_model, config.loss.dropout) if config.loss.name == "simcse" else []
-    callback = EvalCallback(st, tasks, config.eval.every, config.eval.batch_size, workspace.history, report)
+    simcse = [item.source.loss for item in sources if item.source.loss.name == "simcse"]
+    dropout = set_dropout(st[0].auto_model, simcse[0].dropout) if simcse else []
+    inputs = trainer_inputs(sources, st, lambda source: mntp[source.name])
+    every = config.eval.every if tasks else 0
+    evaluator = TaskEvaluator(tasks, config.eval.batch_size, workspace.history, report) if every else None
     trainer = DecembTrainer(
         model=st,
-        args=training_arguments(config, workspace.checkpoints, sides),
-        train_dataset=Dataset.from_dict(columns),
-        loss=build_loss(config, st, mntp),
-        callbacks=[callback],
+        args=training_arguments(config, workspace.checkpoints, inputs.router_mapping, inputs.plans, every),
+        train_dataset=inputs.train_dataset,
+        loss=inputs.loss,
+        evaluator=evaluator,
     )
     warning = short_batches(trainer)
     if warning:
         report(warning)
     return TrainingRun(
-        config, workspace, st, strategy, settings, trainer, data, tasks, before, resume_from, dropout, report, started
+        config,
+        workspace,
+        st,
+        strategy,
+        settings,
+        trainer,
+        sources,
+        tasks,
+        before,
+        resume_from,
+        dropout,
+        report,
+        started,
     )
 
 

@@ -18,6 +18,8 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +30,19 @@ from transformers import TrainerCallback
 
 from decemb.strategies import Kind
 from decemb.train.config import TrainConfig
-from decemb.train.losses import uses_in_batch_negatives
 from decemb.train.sampler import WholePassNoDuplicatesBatchSampler
+from decemb.train.source_sampler import SourceBatchSampler, SourcePlan
 
-__all__ = ["COMPLETE", "WEIGHTS", "DecembTrainer", "last_checkpoint", "loss_sum_at", "training_arguments"]
+__all__ = [
+    "COMPLETE",
+    "WEIGHTS",
+    "DecembTrainer",
+    "batch_samplers",
+    "last_checkpoint",
+    "loss_sum_at",
+    "short_batches",
+    "training_arguments",
+]
 
 WEIGHTS = "trainable.safetensors"
 COMPLETE = "COMPLETE"
@@ -133,16 +144,33 @@ def last_checkpoint(folder: Path, clean: bool = True) -> Path | None:
     return max(found)[1] if found else None
 
 
-def training_arguments(
-    config: TrainConfig, output_dir: Path, router_mapping: dict[str, Kind]
-) -> SentenceTransformerTrainingArguments:
-    """Trainer arguments from the config's ``training`` section (no evaluation loop: decemb's tasks run in a
-    callback; checkpoints every ``checkpoint_every`` steps)."""
-    from sentence_transformers.base.sampler import BatchSamplers
+def batch_samplers(plans: Sequence[SourcePlan]) -> tuple[Any, Any]:
+    """``(batch_sampler, multi_dataset_batch_sampler)`` for the trainer arguments. One source: the whole-pass
+    no-duplicates sampler (with the source's groups) for in-batch negatives, else ST's plain batches. Several:
+    :class:`SourceBatchSampler`, which batches each source by its own plan and honours the weights."""
+    from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
 
+    if len(plans) > 1:
+        return BatchSamplers.BATCH_SAMPLER, partial(SourceBatchSampler, plans=list(plans))
+    plan, proportional = plans[0], MultiDatasetBatchSamplers.PROPORTIONAL
+    if not plan.in_batch_negatives:
+        return BatchSamplers.BATCH_SAMPLER, proportional
+    if plan.groups is None:
+        return WholePassNoDuplicatesBatchSampler, proportional
+    return partial(WholePassNoDuplicatesBatchSampler, groups=list(plan.groups)), proportional
+
+
+def training_arguments(
+    config: TrainConfig,
+    output_dir: Path,
+    router_mapping: dict[str, Kind] | dict[str, dict[str, Kind]],
+    plans: Sequence[SourcePlan],
+    eval_every: int = 0,
+) -> SentenceTransformerTrainingArguments:
+    """Trainer arguments from the config's ``training`` section: the samplers of :func:`batch_samplers`, the
+    evaluator run every ``eval_every`` steps (0: never), checkpoints every ``checkpoint_every`` steps."""
     t = config.training
-    in_batch = uses_in_batch_negatives(config.loss.name)
-    sampler = WholePassNoDuplicatesBatchSampler if in_batch else BatchSamplers.BATCH_SAMPLER
+    sampler, multi_sampler = batch_samplers(plans)
     save = t.checkpoint_every > 0
     return SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
@@ -163,7 +191,8 @@ def training_arguments(
         save_strategy="steps" if save else "no",
         save_steps=t.checkpoint_every if save else 500,
         save_total_limit=t.keep_checkpoints,
-        eval_strategy="no",
+        eval_strategy="steps" if eval_every else "no",
+        eval_steps=eval_every or None,
         report_to="none",
         bf16=t.bf16,
         use_cpu=t.device == "cpu",
@@ -171,6 +200,7 @@ def training_arguments(
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available() and t.device != "cpu",
         batch_sampler=sampler,
+        multi_dataset_batch_sampler=multi_sampler,
         router_mapping=dict(router_mapping),
     )
 
@@ -178,16 +208,26 @@ def training_arguments(
 def short_batches(trainer: Any) -> str | None:
     """Rows that share a text never share a batch (``WholePassNoDuplicatesBatchSampler``): an epoch still
     trains on every row, but in more, shorter batches, i.e. with fewer in-batch negatives. A one-line warning
-    when the batches average under three quarters of ``batch_size``, else ``None``."""
-    loader = trainer.get_train_dataloader()
-    if not isinstance(loader.batch_sampler, WholePassNoDuplicatesBatchSampler):
-        return None
-    sizes = [len(indices) for indices in loader.batch_sampler]
-    rows, wanted = sum(sizes), trainer.args.per_device_train_batch_size
-    if not sizes or rows / len(sizes) >= 0.75 * min(wanted, rows):
-        return None
-    return (
-        f"warning: rows that share a text cannot share a batch: {rows} rows make {len(sizes)} batches of "
-        f"{rows / len(sizes):.1f} rows on average (batch_size {wanted}), so each row meets fewer in-batch "
-        "negatives; de-duplicate the data or spread the hard negatives (hard_negatives.max_uses)"
-    )
+    when a source's batches average under three quarters of ``batch_size``, else ``None``."""
+    sampler = trainer.get_train_dataloader().batch_sampler
+    wanted = trainer.args.per_device_train_batch_size
+    if isinstance(sampler, SourceBatchSampler):
+        passes = [
+            (f"source {plan.name!r}: ", sampler.pass_batches(index, 0))
+            for index, plan in enumerate(sampler.plans)
+            if isinstance(sampler.samplers[index], WholePassNoDuplicatesBatchSampler)
+        ]
+    elif isinstance(sampler, WholePassNoDuplicatesBatchSampler):
+        passes = [("", list(sampler))]
+    else:
+        passes = []
+    for name, batches in passes:
+        sizes = [len(indices) for indices in batches]
+        rows = sum(sizes)
+        if sizes and rows / len(sizes) < 0.75 * min(wanted, rows):
+            return (
+                f"warning: {name}rows that share a text cannot share a batch: {rows} rows make {len(sizes)} batches "
+                f"of {rows / len(sizes):.1f} rows on average (batch_size {wanted}), so each row meets fewer in-batch "
+                "negatives; de-duplicate the data or spread the hard negatives (hard_negatives.max_uses)"
+            )
+    return None
