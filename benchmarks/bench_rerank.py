@@ -1,13 +1,18 @@
-"""Retrieve & rerank on SciFact and an approximate index on AG News (issue 11; results in docs/retrieval.md).
+"""Retrieve & rerank on SciFact and an approximate index on AG News (issue 11).
 
-Stages (``--stage``, each writes ``OUT/<stage>.json``; ``all`` runs them in order):
+Results: docs/results/2026-11-25-rerank.md.
+
+Stages (``--stage``, each writes ``OUT/<stage>.json``; ``all`` runs them in order, but ``smoke``):
 
 * ``quality``: SciFact test (``--queries`` queries, 150 by default) over the 200- and 1,000-document subsets
   (``corpus_limit``, as configs/paper-claims.yaml draws them): nDCG@10 etc. of the echo bi-encoder alone
   (exact cosine) and with the zero-shot decoder reranker on its top ``--rerank-top-k``. Saves the query and
   document vectors (``OUT/vectors-<subset>.npz``) for the ``latency`` stage.
 * ``train``: hard negatives mined with the echo bi-encoder for SciFact *train* queries (full corpus), one
-  LoRA reranker per loss (``--losses bce listwise``), each scored on both subsets like ``quality``.
+  LoRA reranker per loss (``--losses bce listnet lambda``), each scored on both subsets like ``quality``.
+* ``smoke``: a reranker recipe (``--config configs/train-reranker*.yaml``) for ``--max-steps`` steps on
+  ``--train-queries`` train queries with the real model, then one rerank of BM25's top ``--rerank-top-k``
+  for each of the first ``--latency-queries`` test queries: seconds per step and per query, load average.
 * ``latency``: per-query latency of each stage (query embedding, exact faiss search, rerank) at top-20 and
   top-50 on the first ``--latency-queries`` queries of the 1,000-document subset, with the saved vectors.
 * ``ann-vectors``: echo vectors of 20,000 AG News texts (titles, descriptions and the sentences of
@@ -44,7 +49,8 @@ SUBSETS = (200, 1000)
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", default="all", choices=["all", "quality", "train", "latency", "ann-vectors", "ann"])
+    stages = ["all", "quality", "train", "latency", "ann-vectors", "ann", "smoke"]
+    p.add_argument("--stage", default="all", choices=stages)
     p.add_argument("--out", default="runs/bench-rerank", help="results folder")
     p.add_argument("--model", default="smollm2-135m", help="bi-encoder and reranker source")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
@@ -55,7 +61,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rerank-top-k", type=int, default=20)
     p.add_argument("--rerank-max-length", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--losses", nargs="+", default=["bce", "listwise"])
+    p.add_argument("--losses", nargs="+", default=["bce", "listnet"])
+    p.add_argument("--config", help="smoke: the reranker recipe")
+    p.add_argument("--max-steps", type=int, default=2, help="smoke: training steps")
+    p.add_argument("--train-queries", type=int, default=8, help="smoke: train queries sampled")
     p.add_argument("--negatives", type=int, default=3, help="hard negatives per training query")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--train-batch-size", type=int, default=16)
@@ -140,29 +149,15 @@ def stage_train(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     model = embedder(args)
     train = scifact(args, None, split="train")
-    examples = mine_examples(
-        model,
-        dict(zip(train.query_ids, train.queries)),
-        train.relevant,
-        dict(zip(train.doc_ids, train.docs)),
-        num_negatives=args.negatives,
-        range_min=0,
-        range_max=30,
-        batch_size=args.batch_size,
-        show_progress=True,
-    )
+    queries, corpus = dict(zip(train.query_ids, train.queries)), dict(zip(train.doc_ids, train.docs))
+    mining = {"num_negatives": args.negatives, "range_max": 30, "batch_size": args.batch_size, "show_progress": True}
+    examples = mine_examples(model, queries, train.relevant, corpus, **mining)
     print(f"mined {len(examples)} training queries in {time.perf_counter() - started:.0f} s", flush=True)
     runs = {}
     for loss in args.losses:
-        result = train_reranker(
-            reranker(args),
-            examples,
-            args.out / f"reranker-{loss}",
-            loss=loss,
-            epochs=args.epochs,
-            batch_size=args.train_batch_size if loss == "bce" else max(1, args.train_batch_size // 4),
-            learning_rate=args.lr,
-        )
+        batch_size = args.train_batch_size if loss == "bce" else max(1, args.train_batch_size // 4)
+        training = {"loss": loss, "epochs": args.epochs, "batch_size": batch_size, "learning_rate": args.lr}
+        result = train_reranker(reranker(args), examples, args.out / f"reranker-{loss}", **training)
         runs[loss] = {"training": result.summary(), "results": score_subsets(args, model, result.reranker)}
         seconds = round(time.perf_counter() - started, 1)  # saved after each loss: a cut-off run keeps the first
         save(args, "train", {"train_queries": len(examples), "runs": runs, "seconds": seconds})
@@ -245,16 +240,33 @@ def stage_ann(args: argparse.Namespace) -> None:
         ms = 1000 * (time.perf_counter() - started) / len(queries)
         recall = float(np.mean([len(set(a) & set(b)) / 100 for a, b in zip(found, truth)]))
         sweep[f"ef_search={ef}"] = {"recall@100": round(100 * recall, 2), "ms_per_query": round(ms, 3)}
-    save(
-        args,
-        "ann",
-        {
-            "corpus": int(corpus.shape[0]),
-            "queries": int(queries.shape[0]),
-            "exact": {"build_s": round(exact_build, 3), "ms_per_query": round(exact_ms, 3)},
-            "hnsw": {"m": 32, "ef_construction": 200, "build_s": round(hnsw_build, 2), "sweep": sweep},
-        },
-    )
+    sizes = {"corpus": int(corpus.shape[0]), "queries": int(queries.shape[0])}
+    hnsw_record = {"m": 32, "ef_construction": 200, "build_s": round(hnsw_build, 2), "sweep": sweep}
+    exact_record = {"build_s": round(exact_build, 3), "ms_per_query": round(exact_ms, 3)}
+    save(args, "ann", {**sizes, "exact": exact_record, "hnsw": hnsw_record})
+
+
+def stage_smoke(args: argparse.Namespace) -> None:
+    import os
+
+    from decemb.rerank.recipe import run_recipe
+    from decemb.rerank.recipe_config import read_recipe
+    from decemb.search import rerank_rankings
+    from decemb.tasks import load_task
+
+    recipe = read_recipe(args.config)
+    data = recipe.data.model_copy(update={"queries": args.train_queries})
+    training = recipe.training.model_copy(update={"max_steps": args.max_steps})
+    recipe = recipe.model_copy(update={"data": data, "training": training})
+    name, load = f"smoke-{recipe.head}-{recipe.loss.name}", os.getloadavg()
+    result = run_recipe(recipe, args.out / name, data_root=args.data_root)  # its seconds include LoRA setup, merge
+    config = {"type": "retrieval", "name": "scifact-test", "path": "scifact", "split": "test", "retriever": "bm25"}
+    task = load_task({**config, "limit": args.latency_queries}, args.data_root)
+    top_k = args.rerank_top_k
+    _, seconds = rerank_rankings(task, task.rankings({}), result.reranker, top_k, batch_size=top_k)
+    record = {"config": args.config, "training": result.summary(), "max_length": recipe.model.max_length}
+    record.update({"seconds_per_step_at_most": result.seconds / result.steps, "rerank_seconds_per_query": seconds})
+    save(args, name, {**record, "rerank_top_k": top_k, "load_average": {"start": load, "end": os.getloadavg()}})
 
 
 STAGES = {
@@ -263,12 +275,13 @@ STAGES = {
     "latency": stage_latency,
     "ann-vectors": stage_ann_vectors,
     "ann": stage_ann,
+    "smoke": stage_smoke,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    for name in STAGES if args.stage == "all" else [args.stage]:
+    for name in [stage for stage in STAGES if stage != "smoke"] if args.stage == "all" else [args.stage]:
         print(f"== {name} ==", flush=True)
         STAGES[name](args)
     return 0

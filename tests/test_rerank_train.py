@@ -68,7 +68,7 @@ def test_mine_examples_uses_the_bi_encoders_ranking():
     assert POSITIVE not in examples[0].negatives and len(examples[0].negatives) == 2
 
 
-@pytest.mark.parametrize("loss", ["bce", "listwise"])
+@pytest.mark.parametrize("loss", ["bce", "listnet", "lambda"])
 def test_training_separates_positives_from_hard_negatives_and_saves(tmp_path, loss):
     model = reranker()
     before = margin(model)

@@ -22,7 +22,7 @@ class NoWork:
     def encode_query(self, *args, **kwargs):
         raise AssertionError("worked before checking the counts")
 
-    encode_document = predict = encode_query
+    encode_document = rank = encode_query
 
 
 class Counting:
@@ -30,9 +30,9 @@ class Counting:
 
     pairs = 0
 
-    def predict(self, pairs, **kwargs):
-        self.pairs += len(pairs)
-        return [float(-i) for i in range(len(pairs))]
+    def rank(self, query, documents, **kwargs):  # CrossEncoder.rank's output: scores -0, -1, ... best first
+        self.pairs += len(documents)
+        return [{"corpus_id": i, "score": float(-i)} for i in range(len(documents))]
 
 
 @pytest.mark.parametrize("value", [-5, 0, True, 2.5, "3", None])

@@ -81,8 +81,8 @@ def test_pipeline_retrievers(tmp_path, embedder):
 
 
 class Constant:
-    def predict(self, pairs, batch_size=16, **kwargs):
-        return [0.0] * len(pairs)
+    def rank(self, query, documents, batch_size=32, **kwargs):  # CrossEncoder.rank's output, best first
+        return [{"corpus_id": i, "score": 0.0} for i in range(len(documents))]
 
 
 def test_a_rerank_evaluation_reranks_the_tasks_own_first_stage():

@@ -47,8 +47,8 @@ def reranker():
 class Constant:
     """A stand-in reranker scoring every pair the same: reranking must then keep the retrieval order."""
 
-    def predict(self, pairs, batch_size=16, **kwargs):
-        return [0.0] * len(pairs)
+    def rank(self, query, documents, batch_size=32, **kwargs):  # CrossEncoder.rank's output, best first
+        return [{"corpus_id": i, "score": 0.0} for i in range(len(documents))]
 
 
 def test_pipeline_reranks_the_head_and_keeps_the_tail(tmp_path, embedder, reranker):

@@ -10,6 +10,7 @@ from decemb.lazy import lazy_exports
 __getattr__, __all__ = lazy_exports(__name__, __file__)  # the names below load on first use
 
 if TYPE_CHECKING:
+    from decemb.rerank.head import SCORE_HEADS, with_score_head
     from decemb.rerank.loading import load_causal_lm
     from decemb.rerank.model import DecembReranker, is_saved_reranker, load_reranker, reranker_from_causal_lm
     from decemb.rerank.module import DecembPairEncoder
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         RerankExample,
         bce_dataset,
         examples_from_rankings,
+        examples_from_task,
         listwise_dataset,
         mine_examples,
     )

@@ -1,12 +1,14 @@
 """LoRA training of a decoder reranker with sentence-transformers' ``CrossEncoderTrainer``.
 
     examples = mine_examples(embedder, train_queries, train_qrels, corpus, num_negatives=3)
-    result = train_reranker("smollm2-135m", examples, "runs/reranker", loss="bce")
+    result = train_reranker("smollm2-135m", examples, "runs/reranker", loss="bce", pos_weight=3.0)
     result.reranker.rank(query, documents)          # merged, in memory; also saved to runs/reranker/model
 
-``loss="bce"``: ``BinaryCrossEntropyLoss`` on (query, positive / hard negative) pairs; ``loss="listwise"``:
-``ListNetLoss`` over (query, [positive, negatives...]) lists. The score the losses train is the reranker's
-own zero-shot score, ``logit(yes) - logit(no)``, so training starts from the zero-shot ranking. LoRA
+Losses (:mod:`decemb.rerank.losses`): ``bce`` (``BinaryCrossEntropyLoss``, optional ``pos_weight``) on
+(query, positive / hard negative) pairs; ``listnet`` (``ListNetLoss``) and ``lambda`` (``LambdaLoss``) over
+(query, [positive, negatives...]) lists. ``head`` (:mod:`decemb.rerank.head`): ``logit`` trains the
+zero-shot score ``logit(yes) - logit(no)``; ``linear`` a linear layer over the last token's hidden state
+(RankLLaMA), which starts as that same score. Either way training starts from the zero-shot ranking. LoRA
 (``peft.get_peft_model`` on the causal LM, all linear layers but the head by default) is merged at the
 end; ``DIR/adapter`` keeps the adapter alone (``load_reranker(source, adapter=DIR/adapter)``).
 """
@@ -20,19 +22,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from sentence_transformers import CrossEncoder
 
 from decemb.files import write_text
-from decemb.rerank.train_data import RerankExample, bce_dataset, listwise_dataset
+from decemb.rerank.head import ScoreHead, score_head_of, with_score_head
+from decemb.rerank.losses import RERANK_LOSSES, RerankLoss, check_loss, training_dataset, training_loss
+from decemb.rerank.train_data import RerankExample
 
 __all__ = ["LOSSES", "RerankerTrainResult", "train_reranker"]
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("bce", "listwise")
+LOSSES = RERANK_LOSSES
 
 
 @dataclass
@@ -40,6 +44,8 @@ class RerankerTrainResult:
     reranker: CrossEncoder
     output_dir: Path | None
     loss: str
+    head: str
+    pos_weight: float | None
     examples: int
     rows: int
     steps: int
@@ -69,7 +75,9 @@ def train_reranker(
     examples: Sequence[RerankExample],
     output_dir: str | Path | None = None,
     *,
-    loss: Literal["bce", "listwise"] = "bce",
+    loss: RerankLoss = "bce",
+    pos_weight: float | None = None,
+    head: ScoreHead | None = None,
     lora_r: int = 16,
     lora_alpha: int = 32,
     lora_dropout: float = 0.05,
@@ -90,36 +98,35 @@ def train_reranker(
     ``load_options``) on ``examples`` with LoRA; merge the adapter and return the trained reranker.
 
     ``batch_size``: pairs per step for ``bce``; lists (one query, its positive and negatives) per step for
-    ``listwise``, whose pairs are scored one list at a time. ``output_dir``: where ``model/`` (the merged
+    ``listnet`` / ``lambda``, whose pairs are scored one list at a time. ``head``: the score head to train
+    (``None``: the reranker's own; ``"linear"`` on a ``logit`` reranker adds a linear head, see
+    :mod:`decemb.rerank.head`), so ``result.reranker`` may be a new object over the same causal LM.
+    ``output_dir``: where ``model/`` (the merged
     reranker), ``adapter/`` and ``train.json`` are written (``None``: nothing is written)."""
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, ListNetLoss
 
     from decemb.rerank.model import load_reranker
     from decemb.rerank.module import DecembPairEncoder
 
-    if loss not in LOSSES:
-        raise ValueError(f"unknown reranker loss {loss!r}; expected one of {', '.join(LOSSES)}")
+    check_loss(loss, pos_weight)
     if not examples:
         raise ValueError("no training examples")
     if isinstance(reranker, str):
         reranker = load_reranker(reranker, **load_options)
+    if head is not None:
+        reranker = with_score_head(reranker, head)
     encoder = reranker[0]
     if not isinstance(encoder, DecembPairEncoder):
         raise TypeError(f"train_reranker trains a decemb reranker; its first module is {type(encoder).__name__}")
     if max_length is not None:
         encoder.max_seq_length = max_length
     torch.manual_seed(seed)
-    dataset = bce_dataset(examples, seed) if loss == "bce" else listwise_dataset(examples, seed)
+    dataset = training_dataset(loss, examples, seed)
     per_list = 1 + max(len(e.negatives) for e in examples)
     started = time.perf_counter()
     peft_model = _lora(encoder.auto_model, lora_r, lora_alpha, lora_dropout, target_modules)
     encoder.auto_model = peft_model
-    objective = (
-        BinaryCrossEntropyLoss(reranker)
-        if loss == "bce"
-        else ListNetLoss(reranker, mini_batch_size=per_list)  # one list per forward: its pairs share the query
-    )
+    objective = training_loss(loss, reranker, list_size=per_list, pos_weight=pos_weight)
     on_cuda = reranker.device.type == "cuda"
     with tempfile.TemporaryDirectory(prefix="decemb-rerank-train-") as scratch:
         args = CrossEncoderTrainingArguments(
@@ -151,6 +158,8 @@ def train_reranker(
         reranker=reranker,
         output_dir=None if output_dir is None else Path(output_dir),
         loss=loss,
+        head=score_head_of(reranker),
+        pos_weight=pos_weight,
         examples=len(examples),
         rows=len(dataset),
         steps=int(outcome.global_step),

@@ -1,5 +1,10 @@
-"""Training data for a reranker: queries with their relevant documents and hard negatives mined from a
-bi-encoder's ranking, as the datasets sentence-transformers' cross-encoder losses read.
+"""Training data for a reranker: queries with their relevant documents and hard negatives drawn from a first
+stage's ranking, as the datasets sentence-transformers' cross-encoder losses read.
+
+* :func:`examples_from_task`: the negatives come from the first stage the reranker will rerank at search
+  time, the task's ``retriever`` (``bm25``: no model; ``dense`` / ``hybrid``: with the task's embeddings),
+  among its top ``range_max``, as :meth:`decemb.tasks.RetrievalTask.rankings` ranks them;
+* :func:`mine_examples`: from a bi-encoder's own cosine ranking (``sentence_transformers.util.semantic_search``).
 
 * BCE (``BinaryCrossEntropyLoss``): rows ``(query, document, label)``, label 1 for a relevant document and
   0 for a hard negative;
@@ -13,10 +18,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sentence_transformers import SentenceTransformer
 
-__all__ = ["RerankExample", "bce_dataset", "examples_from_rankings", "listwise_dataset", "mine_examples"]
+__all__ = [
+    "RerankExample",
+    "bce_dataset",
+    "examples_from_rankings",
+    "examples_from_task",
+    "listwise_dataset",
+    "mine_examples",
+]
 
 
 @dataclass(frozen=True)
@@ -71,19 +82,16 @@ def mine_examples(
     query side, documents on the document side, as at search time)."""
     doc_ids = list(corpus)
     query_ids = [q for q in queries if relevant.get(q)]
+    from sentence_transformers.util import semantic_search
+
     docs = embedder.encode_document(
-        [corpus[d] for d in doc_ids], batch_size=batch_size, show_progress_bar=show_progress
+        [corpus[d] for d in doc_ids], batch_size=batch_size, show_progress_bar=show_progress, convert_to_tensor=True
     )
-    vectors = embedder.encode_query([queries[q] for q in query_ids], batch_size=batch_size, show_progress_bar=False)
-    docs = _unit(np.asarray(docs, dtype=np.float32))
-    vectors = _unit(np.asarray(vectors, dtype=np.float32))
-    depth = min(range_max, len(doc_ids))
-    rankings: dict[str, list[str]] = {}
-    for start in range(0, len(query_ids), 256):
-        scores = vectors[start : start + 256] @ docs.T
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
-        for offset, row in enumerate(top):
-            rankings[query_ids[start + offset]] = [doc_ids[i] for i in row]
+    vectors = embedder.encode_query(
+        [queries[q] for q in query_ids], batch_size=batch_size, show_progress_bar=False, convert_to_tensor=True
+    )
+    hits = semantic_search(vectors.float(), docs.float(), top_k=min(range_max, len(doc_ids)))
+    rankings = {q: [doc_ids[hit["corpus_id"]] for hit in row] for q, row in zip(query_ids, hits, strict=True)}
     return examples_from_rankings(
         {q: queries[q] for q in query_ids},
         relevant,
@@ -96,8 +104,31 @@ def mine_examples(
     )
 
 
-def _unit(array: np.ndarray) -> np.ndarray:
-    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+def examples_from_task(
+    task: Any,
+    embeddings: Mapping[str, Any] | None = None,
+    *,
+    num_negatives: int = 3,
+    range_min: int = 0,
+    range_max: int = 20,
+    seed: int = 0,
+) -> list[RerankExample]:
+    """:func:`examples_from_rankings` over the first stage of a :class:`~decemb.tasks.RetrievalTask`: its
+    ``retriever`` (``bm25`` needs no ``embeddings``; ``dense`` / ``hybrid`` need ``{"queries", "corpus"}``),
+    so the negatives are the candidates that first stage puts in its top ``range_max`` (a reranker's
+    ``top_k``) at search time. Use a *train* split: nothing here looks at which split it is."""
+    rankings = task.rankings(dict(embeddings or {}))
+    ranked = {q: [doc for doc, _ in row] for q, row in zip(task.query_ids, rankings, strict=True)}
+    return examples_from_rankings(
+        dict(zip(task.query_ids, task.queries, strict=True)),
+        task.relevant,
+        ranked,
+        dict(zip(task.doc_ids, task.docs, strict=True)),
+        num_negatives=num_negatives,
+        range_min=range_min,
+        range_max=range_max,
+        seed=seed,
+    )
 
 
 def bce_dataset(examples: Sequence[RerankExample], seed: int = 0) -> Any:

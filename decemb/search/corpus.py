@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from decemb.records import RowError, iter_rows
 from decemb.search.errors import CorpusError, DuplicateIdError, EmptyCorpusError
-from decemb.tasks._io import RowError, iter_rows
 
 __all__ = ["check_corpus", "read_corpus"]
 

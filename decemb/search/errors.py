@@ -23,6 +23,7 @@ __all__ = [
     "IndexMismatchError",
     "IndexNotFoundError",
     "IndexWriteError",
+    "NoVectorsError",
     "SearchError",
     "check_count",
 ]
@@ -54,6 +55,18 @@ class IndexExistsError(SearchError):
 
 class IndexMismatchError(SearchError):
     """An index built with another model, strategy or encode settings than the one at hand."""
+
+
+class NoVectorsError(SearchError):
+    """A vector search (``dense``, ``hybrid``, a model check) asked of an index built BM25 only."""
+
+    def __init__(self, folder: str | os.PathLike[str], asked: str) -> None:
+        super().__init__(
+            f"the index holds no vectors (built with --retriever bm25), so it cannot {asked}; search it with "
+            "--retriever bm25, or add vectors by rebuilding it with a model: decemb search build CORPUS "
+            f"{os.fspath(folder)} --overwrite --model SOURCE",
+            file=folder,
+        )
 
 
 class CorruptIndexError(SearchError):

@@ -23,6 +23,7 @@ from sentence_transformers import CrossEncoder, SentenceTransformer
 from tqdm.auto import tqdm
 
 from decemb.search.errors import check_count
+from decemb.search.reranking import rerank_order
 from decemb.tasks.retrieval import TOP_K, RetrievalTask
 
 __all__ = ["RerankEvaluation", "evaluate_rerank", "exact_rankings", "rerank_rankings", "score_rankings"]
@@ -62,10 +63,9 @@ def rerank_rankings(
     for query, ranking in zip(task.queries, rankings):
         head, tail = list(ranking[:top_k]), list(ranking[top_k:])
         started = time.perf_counter()
-        scores = reranker.predict([(query, texts[doc_id]) for doc_id, _ in head], batch_size=batch_size)
+        order = rerank_order(reranker, query, [texts[doc_id] for doc_id, _ in head], batch_size)
         seconds.append(time.perf_counter() - started)
-        order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
-        out.append([(head[i][0], float(scores[i])) for i in order] + tail)
+        out.append([(head[i][0], score) for i, score in order] + tail)
         progress.update()
     progress.close()
     return out, seconds
@@ -77,7 +77,7 @@ class RerankEvaluation:
 
     ``latency_ms``: ``embed_queries`` (only when an ``embedder`` was given: batched query encoding divided
     by the number of queries), ``retrieve`` (the task's first stage, top 100, batched, per query) and
-    ``rerank`` (one ``predict`` call per query over its ``top_k`` candidates)."""
+    ``rerank`` (one ``CrossEncoder.rank`` call per query over its ``top_k`` candidates)."""
 
     task: str
     top_k: int

@@ -18,18 +18,18 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from decemb.config_base import StrictModel
 
 __all__ = ["FusionSettings", "fuse"]
 
 Ranking = Sequence[tuple[Hashable, float]]
 
 
-class FusionSettings(BaseModel):
+class FusionSettings(StrictModel, frozen=True):
     """``method`` (``rrf`` or ``weighted``), ``k`` (RRF's rank offset), ``weights`` (one per retriever,
     lexical first), ``depth`` (how many of each retriever's hits are fused). Defaults: see the module."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: Literal["rrf", "weighted"] = "weighted"
     k: float = Field(60.0, gt=0)

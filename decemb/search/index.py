@@ -5,12 +5,15 @@
     index.search_lexical(["what is rlhf?"], top_k=20)          # BM25 over the same documents
     index.add(new_ids, new_texts, model)                        # incremental; committed atomically
     SearchIndex.open("runs/scifact-index", model)               # refuses another model/strategy/settings
+    SearchIndex.build("runs/bm25-index", ids, texts, None)      # BM25 only: no model, no vectors
 
 Vectors are L2-normalised, so scores are cosine similarities. ``kind="exact"`` is a flat inner-product
 index (BLAS; exact), ``"hnsw"`` an HNSW graph (approximate, sub-linear), ``"auto"`` picks exact up to
 :data:`AUTO_EXACT_MAX` documents. A BM25 index of the same documents (:mod:`decemb.search.lexical`) is
 stored in the same generation, so the two sides always come from one commit. The folder layout and atomic
-commits are in :mod:`decemb.search.store`.
+commits are in :mod:`decemb.search.store`. Built with ``model=None``, an index holds the documents and
+their BM25 index only (manifest ``kind`` ``"bm25"``): searched lexically, it refuses any vector search with
+:class:`~decemb.search.errors.NoVectorsError`, one line saying how to add vectors.
 
 One writer at a time: build and add embed, then take the folder's lock (waiting ``lock_wait`` seconds at
 most), reload what another writer committed meanwhile and commit on top (:mod:`decemb.search.writing`).
@@ -29,10 +32,11 @@ from sentence_transformers import SentenceTransformer
 
 import decemb.search.store as store
 from decemb.search.corpus import check_corpus
-from decemb.search.errors import CorruptIndexError, SearchError, check_count
+from decemb.search.errors import CorruptIndexError, NoVectorsError, SearchError, check_count
 from decemb.search.identity import check_identity, model_identity
 from decemb.search.lexical import Bm25Settings, LexicalIndex
-from decemb.search.vectors import Hit, embed_documents, embed_queries, faiss, normalized
+from decemb.search.reading import read_generation
+from decemb.search.vectors import Hit, embed_documents, embed_queries, faiss, normalized, vector_index
 from decemb.search.writing import DEFAULT_LOCK_WAIT, build_target, check_build, check_lock_wait, writer_lock
 
 __all__ = ["AUTO_EXACT_MAX", "Hit", "IndexKind", "SearchIndex", "embed_documents", "embed_queries", "faiss"]
@@ -68,12 +72,23 @@ class SearchIndex:
         return len(self.ids)
 
     @property
-    def dim(self) -> int:
-        return int(self.manifest["dim"])
+    def dim(self) -> int | None:
+        """Width of the vectors; ``None`` for a BM25-only index."""
+        return None if self.manifest.get("dim") is None else int(self.manifest["dim"])
+
+    @property
+    def has_vectors(self) -> bool:
+        """``False`` for an index built BM25 only (no model)."""
+        return self.kind != store.LEXICAL_ONLY
 
     @property
     def identity(self) -> dict[str, Any]:
-        return dict(self.manifest["model"])
+        return dict(self.manifest.get("model") or {})
+
+    def require_vectors(self, asked: str) -> None:
+        """:class:`~decemb.search.errors.NoVectorsError` (saying how to add them) unless the index has vectors."""
+        if not self.has_vectors:
+            raise NoVectorsError(self.folder, asked)
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -90,6 +105,7 @@ class SearchIndex:
 
     def check_model(self, model: SentenceTransformer) -> None:
         """:class:`~decemb.search.errors.IndexMismatchError` unless ``model`` is the one that built the index."""
+        self.require_vectors("be checked against a bi-encoder")
         check_identity(self.manifest["model"], model_identity(model), self.folder)
 
     # -- building ------------------------------------------------------------------------------
@@ -99,7 +115,7 @@ class SearchIndex:
         folder: str | Path,
         ids: Sequence[str],
         texts: Sequence[str],
-        model: SentenceTransformer,
+        model: SentenceTransformer | None,
         *,
         source: str | None = None,
         kind: IndexKind = "auto",
@@ -113,6 +129,7 @@ class SearchIndex:
         lock_wait: float = DEFAULT_LOCK_WAIT,
     ) -> SearchIndex:
         """Embed ``texts`` (document side) and write a new index; nothing is written unless all succeeds.
+        ``model`` ``None`` (and no ``vectors``): a BM25-only index, built without any model.
 
         ``vectors``: the documents' vectors when the caller already has them (from ``model``'s
         ``encode_document``, e.g. the comparison runner's cache); they are not recomputed. ``lock_wait``:
@@ -121,33 +138,28 @@ class SearchIndex:
         counts = dict(hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search, batch_size=batch_size)
         check_build(folder, overwrite, kind, lock_wait, counts)
         ids, texts = check_corpus(ids, texts)
+        if model is None and vectors is not None:
+            raise SearchError("vectors need the model that embedded them (model=None builds BM25 only)", key="vectors")
         resolved = ("exact" if len(ids) <= AUTO_EXACT_MAX else "hnsw") if kind == "auto" else kind
         started = time.perf_counter()
-        vectors = (
-            _given(vectors, len(ids))
-            if vectors is not None
-            else embed_documents(model, texts, batch_size, show_progress)
-        )
-        lib = faiss()
-        if resolved == "exact":
-            index = lib.IndexFlatIP(vectors.shape[1])
-        else:
-            index = lib.IndexHNSWFlat(vectors.shape[1], hnsw_m, lib.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = ef_construction
-        index.add(vectors)
+        if model is not None:
+            vectors = _given(vectors, len(ids)) if vectors is not None else embed_documents(
+                model, texts, batch_size, show_progress
+            )  # fmt: skip
+        index = None if model is None else vector_index(vectors, resolved, hnsw_m, ef_construction)
         manifest = {
             "format": store.FORMAT,
             "version": store.VERSION,
             "generation": 0,
-            "kind": resolved,
-            "metric": "cosine",
-            "dim": int(vectors.shape[1]),
+            "kind": resolved if model is not None else store.LEXICAL_ONLY,
+            "metric": "cosine" if model is not None else "bm25",
+            "dim": None if index is None else int(index.d),
             "count": len(ids),
             "hnsw": {"m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search},
-            "model": model_identity(model, source),
+            "model": None if model is None else model_identity(model, source),
             "bm25": Bm25Settings().model_dump(),
             "build_seconds": round(time.perf_counter() - started, 3),
-            "faiss": getattr(lib, "__version__", None),
+            "faiss": None if index is None else getattr(faiss(), "__version__", None),
         }
         built = cls(folder, manifest, index, ids, texts, LexicalIndex.build(texts))
         with writer_lock(folder, lock_wait):
@@ -159,7 +171,7 @@ class SearchIndex:
         self,
         ids: Sequence[str],
         texts: Sequence[str],
-        model: SentenceTransformer,
+        model: SentenceTransformer | None,
         *,
         batch_size: int = 32,
         show_progress: bool = False,
@@ -168,23 +180,24 @@ class SearchIndex:
     ) -> int:
         """Embed and add documents (ids new to the index), committed as a new generation; returns how many.
         ``vectors``: their vectors, when already computed with ``model``. ``lock_wait``: seconds to wait
-        for another writer; documents another writer committed meanwhile are kept (they are read first)."""
-        self.check_model(model)
+        for another writer; documents another writer committed meanwhile are kept (they are read first).
+        ``model`` ``None``: for a BM25-only index (which refuses a model: it has no vectors to extend)."""
+        self._check_writer(model)
         check_count("batch_size", batch_size)
         check_lock_wait(lock_wait)
         ids, texts = check_corpus(ids, texts, existing=set(self._positions), where=self.folder)
-        vectors = (
-            _given(vectors, len(ids))
-            if vectors is not None
-            else embed_documents(model, texts, batch_size, show_progress)
-        )
+        if model is not None:
+            vectors = _given(vectors, len(ids)) if vectors is not None else embed_documents(
+                model, texts, batch_size, show_progress
+            )  # fmt: skip
         with writer_lock(self.folder, lock_wait):
             if self._refresh():
-                self.check_model(model)  # another writer may have rebuilt it with another model
+                self._check_writer(model)  # another writer may have rebuilt it with another model
             ids, texts = check_corpus(ids, texts, existing=set(self._positions), where=self.folder)
-            if vectors.shape[1] != self.dim:
+            if model is not None and vectors.shape[1] != self.dim:
                 raise CorruptIndexError(f"the model gives {vectors.shape[1]}-d vectors, the index {self.dim}-d")
-            self.index.add(vectors)
+            if model is not None:
+                self.index.add(vectors)
             self.ids, self.texts = [*self.ids, *ids], [*self.texts, *texts]
             self.manifest = {**self.manifest, "count": len(self.ids), "bm25": self.lexical.settings.model_dump()}
             self._lexical = LexicalIndex.build(self.texts, self.lexical.settings)  # document frequencies change
@@ -197,6 +210,12 @@ class SearchIndex:
         self._positions.update({doc_id: self.count - len(ids) + i for i, doc_id in enumerate(ids)})
         return len(ids)
 
+    def _check_writer(self, model: SentenceTransformer | None) -> None:
+        if model is not None or self.has_vectors:
+            if model is None:
+                raise SearchError("this index holds vectors: adding documents needs its model", key="model")
+            self.check_model(model)
+
     def _refresh(self, force: bool = False) -> bool:
         """Reload from disk when another writer committed since this index was read; returns whether."""
         if not force and store.read_manifest(self.folder).get("files") == self.manifest.get("files"):
@@ -205,7 +224,7 @@ class SearchIndex:
         return True
 
     def _commit(self) -> None:
-        data = faiss().serialize_index(self.index).tobytes()
+        data = None if self.index is None else faiss().serialize_index(self.index).tobytes()
         docs, bm25 = store.docs_writer(self.ids, self.texts), self.lexical.write
         self.manifest = store.commit(self.folder, self.manifest, data, docs, bm25)
 
@@ -219,6 +238,8 @@ class SearchIndex:
         manifest = store.read_manifest(folder)
         for attempt in range(_OPEN_ATTEMPTS):
             if identity is not None:
+                if manifest.get("kind") == store.LEXICAL_ONLY:
+                    raise NoVectorsError(folder, "be checked against a bi-encoder")
                 check_identity(manifest.get("model") or {}, identity, folder)
             try:
                 return cls._read(folder, manifest, check)
@@ -231,34 +252,13 @@ class SearchIndex:
 
     @classmethod
     def _read(cls, folder: Path, manifest: dict[str, Any], check: bool) -> SearchIndex:
-        if check:
-            store.verify(folder, manifest)
-        ids, texts = store.read_docs(folder, store.data_path(folder, manifest, "docs"))  # type: ignore[arg-type]
-        lexical_file = store.data_path(folder, manifest, "bm25")
-        try:
-            lexical = None if lexical_file is None else LexicalIndex.read(lexical_file)
-        except ValueError as error:
-            raise CorruptIndexError(f"{error}; rebuild the index", file=folder) from None
-        if lexical is not None and lexical.count != len(ids):
-            raise CorruptIndexError(f"the BM25 index holds {lexical.count} documents, the documents file {len(ids)}")
-        try:
-            index = faiss().read_index(str(store.data_path(folder, manifest, "vectors")))
-        except (RuntimeError, OSError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise CorruptIndexError(
-                f"the vector index cannot be read ({first}); rebuild the index", file=folder
-            ) from None
-        if index.ntotal != len(ids) or index.d != manifest.get("dim") or len(ids) != manifest.get("count"):
-            raise CorruptIndexError(
-                f"the vector index holds {index.ntotal} vectors of dimension {index.d}, the manifest "
-                f"{manifest.get('count')} of dimension {manifest.get('dim')} and the documents file {len(ids)}",
-                file=folder,
-            )
+        index, ids, texts, lexical = read_generation(folder, manifest, check)
         return cls(folder, manifest, index, ids, texts, lexical)
 
     # -- searching -----------------------------------------------------------------------------
     def search(self, vectors: Any, top_k: int = 10, *, ef_search: int | None = None) -> list[list[Hit]]:
         """Top-k hits per query vector (normalised here), best first."""
+        self.require_vectors("search by vectors")
         top_k = check_count("top_k", top_k)
         if ef_search is not None:
             ef_search = check_count("ef_search", ef_search)

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from decemb.config_base import StrictModel
 
 __all__ = ["Bm25Settings", "LexicalIndex", "bm25s"]
 
@@ -35,12 +37,10 @@ def bm25s() -> Any:
     return module
 
 
-class Bm25Settings(BaseModel):
+class Bm25Settings(StrictModel, frozen=True):
     """How texts become terms and terms become scores (``k1``, ``b``, bm25s' ``method``, ``stopwords``: a
     language code or none, ``stemmer``: a Snowball language or none); recorded with a saved index, since a
     query must be read the way the corpus was."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     k1: float = Field(1.5, ge=0)
     b: float = Field(0.75, ge=0, le=1)

@@ -8,8 +8,8 @@
     found.timings   # seconds per stage: embed, search, lexical, fuse, rerank (0.0 where a stage did not run)
     SearchPipeline(index, None, retriever="bm25")   # lexical only: no embedder needed
 
-Each query's candidates are reranked in one ``predict`` call, so they share the rendered template opening
-and the query (computed once, see :class:`decemb.rerank.DecembPairEncoder`).
+Each query's candidates are reranked in one ``CrossEncoder.rank`` call (:mod:`decemb.search.reranking`).
+An index built BM25 only serves ``retriever="bm25"`` and refuses the others in one line.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from decemb.search.errors import check_count
 from decemb.search.fusion import FusionSettings
 from decemb.search.index import SearchIndex
+from decemb.search.reranking import rerank_order
 from decemb.search.retrievers import Retriever, check_retriever, retrieve
 from decemb.search.vectors import Hit
 
@@ -61,14 +62,8 @@ def rerank_hits(
     retrieval order without a rerank score."""
     rerank_top_k, batch_size = check_count("rerank_top_k", rerank_top_k), check_count("batch_size", batch_size)
     head = list(hits[:rerank_top_k]) if reranker is not None else []
-    scores: list[float] = []
-    if head:
-        predicted = reranker.predict(
-            [(query, hit.text) for hit in head], batch_size=batch_size, show_progress_bar=False
-        )
-        scores = [float(value) for value in predicted]
-    order = sorted(range(len(head)), key=lambda i: (-scores[i], i))
-    ranked = [(head[i], i + 1, scores[i]) for i in order]
+    order = rerank_order(reranker, query, [hit.text for hit in head], batch_size)
+    ranked: list[tuple[Hit, int, float | None]] = [(head[i], i + 1, score) for i, score in order]
     ranked += [(hit, len(head) + j + 1, None) for j, hit in enumerate(hits[len(head) :])]
     return [
         SearchResult(hit.doc_id, hit.text, rank, retrieval_rank, hit.score, score)
@@ -95,9 +90,11 @@ class SearchPipeline:
         top_k, rerank_top_k = check_count("top_k", top_k), check_count("rerank_top_k", rerank_top_k)
         rerank_batch_size = check_count("rerank_batch_size", rerank_batch_size)
         self.retriever, self.fusion = check_retriever(retriever), fusion or FusionSettings()
+        if retriever != "bm25":
+            index.require_vectors(f"search with retriever {retriever!r}")
         if retriever != "bm25" and embedder is None:
             raise ValueError(f"retriever {retriever!r} needs the embedder that built the index")
-        if check and embedder is not None:
+        if check and embedder is not None and index.has_vectors:
             index.check_model(embedder)
         self.index = index
         self.embedder = embedder

@@ -25,6 +25,7 @@ from decemb.search.errors import CorruptIndexError, IndexNotFoundError, IndexWri
 
 __all__ = [
     "FORMAT",
+    "LEXICAL_ONLY",
     "MANIFEST",
     "VERSION",
     "commit",
@@ -38,9 +39,11 @@ __all__ = [
 FORMAT = "decemb-search-index"
 VERSION = 1
 MANIFEST = "manifest.json"
+LEXICAL_ONLY = "bm25"  # the manifest ``kind`` of an index with documents and BM25 but no vectors
 _DATA = re.compile(r"^(vectors|docs|bm25)-(\d+)\.(faiss|jsonl|npz)$")
 # role, file extension, binary; every role is written by every commit (bm25 is absent only from indexes
-# written before decemb stored it, which are read and get it with their next commit).
+# written before decemb stored it, which are read and get it with their next commit), but vectors by no
+# commit of a BM25-only index.
 _ROLES = (("vectors", "faiss", True), ("docs", "jsonl", False), ("bm25", "npz", True))
 
 
@@ -62,7 +65,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             f"index format version {manifest.get('version')!r} is not supported (expected {VERSION})", file=folder
         )
     files = manifest.get("files")
-    if not isinstance(files, dict) or not {"vectors", "docs"} <= set(files):
+    needed = {"docs", "bm25"} if manifest.get("kind") == LEXICAL_ONLY else {"vectors", "docs"}
+    if not isinstance(files, dict) or not needed <= set(files):
         raise CorruptIndexError(f"{MANIFEST} names no data files", file=folder)
     return manifest
 
@@ -100,12 +104,12 @@ def _write(path: Path, write: Callable[[IO[Any]], None], binary: bool) -> dict[s
 def commit(
     folder: Path,
     manifest: dict[str, Any],
-    vectors: bytes,
+    vectors: bytes | None,
     write_docs: Callable[[IO[Any]], None],
     write_bm25: Callable[[IO[Any]], None],
 ) -> dict[str, Any]:
     """Write a new generation (vector index bytes, documents, BM25 index) and commit ``manifest`` pointing
-    at it.
+    at it. ``vectors`` ``None``: a BM25-only index (no vectors file).
 
     The caller holds the folder's writer lock (:func:`decemb.search.writing.writer_lock`). A write that
     fails before the manifest is replaced removes what it wrote (the folder too, if it made it): the index
@@ -122,6 +126,8 @@ def commit(
         writers = {"vectors": lambda handle: handle.write(vectors), "docs": write_docs, "bm25": write_bm25}
         files: dict[str, Any] = {}
         for role, ext, binary in _ROLES:
+            if role == "vectors" and vectors is None:
+                continue
             written.append(folder / f"{role}-{generation}.{ext}")
             current = written[-1].name
             files[role] = _write(written[-1], writers[role], binary)

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-__all__ = ["Hit", "embed_documents", "embed_queries", "faiss", "normalized"]
+from decemb.normalize import l2_normalize
+
+__all__ = ["Hit", "embed_documents", "embed_queries", "faiss", "normalized", "vector_index"]
 
 
 def faiss() -> Any:
@@ -35,8 +37,7 @@ def normalized(vectors: Any) -> np.ndarray:
         raise ValueError(f"expected a 2-D array of vectors, got shape {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError("the model produced NaN or infinite vectors")
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return np.ascontiguousarray(array / np.maximum(norms, 1e-12), dtype=np.float32)
+    return np.ascontiguousarray(l2_normalize(array), dtype=np.float32)
 
 
 def embed_documents(
@@ -48,3 +49,15 @@ def embed_documents(
 
 def embed_queries(model: SentenceTransformer, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
     return normalized(model.encode_query(list(texts), batch_size=batch_size, show_progress_bar=False))
+
+
+def vector_index(vectors: np.ndarray, kind: str, hnsw_m: int, ef_construction: int) -> Any:
+    """A faiss inner-product index holding ``vectors``: flat (``exact``) or an HNSW graph (``hnsw``)."""
+    lib = faiss()
+    if kind == "exact":
+        index = lib.IndexFlatIP(vectors.shape[1])
+    else:
+        index = lib.IndexHNSWFlat(vectors.shape[1], hnsw_m, lib.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+    index.add(vectors)
+    return index
