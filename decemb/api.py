@@ -12,6 +12,8 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from decemb.backends import apply_backend, with_backend
+from decemb.load_options import LOAD_KEYS, LoadOptions, load_options
 from decemb.loading import load_backbone
 from decemb.settings import SETTING_KEYS, EncodeSettings, settings_from
 from decemb.st import DecembEmbedder, DecembModel, DecembPooling
@@ -40,10 +42,13 @@ def from_backbone(
     settings: EncodeSettings | None = None,
     normalize: bool = False,
     base_model: str | None = None,
+    backend: str | None = None,
     **options: Any,
 ) -> SentenceTransformer:
     """Wrap an already loaded base model and tokenizer (shared, not copied) with a strategy.
 
+    ``backend``: run on another compute backend (:mod:`decemb.backends`, e.g. ``int8``): the model is then
+    converted as a copy, never in place.
     ``options``: :class:`~decemb.settings.EncodeSettings` fields (``max_length``, ``layer``, ``padding_side``,
     ``add_special_tokens``, ``deterministic``; they override ``settings``) and the strategy's own options.
     ``base_model``: the name the saved model card gives the base model (default: the model's Hub id, if any).
@@ -52,6 +57,8 @@ def from_backbone(
     spec = strategy_of(strategy, **strategy_options)
     encode_settings = settings_from(settings, **setting_values)
     name = base_model or base_model_of(None, model)
+    if backend is not None:
+        model = with_backend(model, load_options(backend=backend).backend)
     embedder = DecembEmbedder(model, tokenizer, spec, settings=encode_settings, base_model=name)
     modules: list[torch.nn.Module] = [embedder, DecembPooling(embedder.get_embedding_dimension())]
     if normalize:
@@ -65,47 +72,39 @@ def load(
     *,
     settings: EncodeSettings | None = None,
     normalize: bool = False,
-    dtype: str | torch.dtype | None = None,
-    device: str | torch.device | None = None,
-    device_map: Any = None,
-    attn_implementation: str | None = None,
-    revision: str | None = None,
-    adapter: str | None = None,
-    trust_remote_code: bool = False,
+    loading: LoadOptions | None = None,
     **options: Any,
 ) -> SentenceTransformer:
     """Load a decoder-only model as a SentenceTransformer that embeds with ``strategy``.
 
     ``source``: a Hub id, a local model folder, a ``.gguf`` file or a built-in alias
-    (``smollm2-135m``, ``gemma3-270m``). Extra keywords are encode settings (``max_length``, ``layer``,
-    ``padding_side``, ``add_special_tokens``, ``deterministic``) or the strategy's options, e.g.
-    ``load("smollm2-135m", "echo", pooling="last")``; both are validated before the model loads.
+    (``smollm2-135m``, ``gemma3-270m``). Keywords are loading options (:class:`~decemb.load_options.LoadOptions`:
+    ``dtype``, ``device``, ``device_map``, ``attn_implementation``, ``revision``, ``adapter``,
+    ``trust_remote_code``, ``backend``; or one ``loading=LoadOptions(...)``), encode settings (``max_length``,
+    ``layer``, ``padding_side``, ``add_special_tokens``, ``deterministic``) or the strategy's options, e.g.
+    ``load("smollm2-135m", "echo", pooling="last", backend="int8")``; all are validated before the model loads.
     A folder saved by a decemb model's ``save`` reloads as saved when no strategy is given (the
     default strategy for any other source is ``mean``). ``deterministic=True`` makes every vector
     bit-identical whatever batch it is computed in (see :func:`decemb.forward.hidden_states_batch_independent`).
     Code shipped in a folder (a planted module class, an ``auto_map``) never runs and is refused in one line,
     unless ``trust_remote_code=True`` (see :mod:`decemb.trust`).
     """
-    trust = {"trust_remote_code": trust_remote_code}
+    keys = {key: options.pop(key) for key in LOAD_KEYS if key in options}
+    opts = load_options(loading, **keys)
+    trust = {"trust_remote_code": opts.trust_remote_code}
     if strategy is None and not options and settings is None and is_saved_model(source, **trust):
-        return open_saved_folder(
-            DecembModel, source, device=device, dtype=dtype, attn_implementation=attn_implementation,
-            device_map=device_map, **trust,
+        model = open_saved_folder(
+            DecembModel, source, device=opts.device, dtype=opts.dtype, attn_implementation=opts.attn_implementation,
+            device_map=opts.device_map, **trust,
         )  # fmt: skip
+        if opts.backend != "torch":
+            model[0].auto_model = apply_backend(model[0].auto_model, opts.backend)  # freshly loaded: ours
+        return model
     setting_values, strategy_options = split_options(options)
     encode_settings = settings_from(settings, **setting_values)
     strategy = "mean" if strategy is None else strategy
     spec = strategy_of(strategy, **strategy_options)
-    model, tokenizer = load_backbone(
-        source,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        attn_implementation=attn_implementation,
-        revision=revision,
-        adapter=adapter,
-        **trust,
-    )
+    model, tokenizer = load_backbone(source, opts)
     return from_backbone(
         model, tokenizer, spec, settings=encode_settings, normalize=normalize, base_model=base_model_of(source)
     )

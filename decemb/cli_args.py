@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
 def positive_int(text: str) -> int:
@@ -21,15 +22,22 @@ def integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
-def seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value
+def non_negative(unit: str) -> Callable[[str], float]:
+    """An argparse type for a finite number of ``unit`` >= 0 (e.g. ``non_negative("milliseconds")``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a number of {unit} >= 0, got {text!r}")
+        return value
+
+    return parse
+
+
+seconds = non_negative("seconds")
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:

@@ -80,9 +80,13 @@ class _Sequence:
 
 
 def fingerprint(model: PreTrainedModel) -> str:
-    """sha256 of the model's config, dtype and every parameter's bytes."""
+    """sha256 of the model's config, dtype, compute backend (other than torch) and every parameter's bytes."""
+    from decemb.backends import DEFAULT_BACKEND, backend_of
+
     digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
     digest.update(str(model.dtype).encode())
+    if backend_of(model) != DEFAULT_BACKEND:  # float32 fingerprints stay as they were
+        digest.update(f"backend={backend_of(model)}".encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())

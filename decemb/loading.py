@@ -13,30 +13,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from decemb.backends import apply_backend
 from decemb.errors import ModelSourceError
 from decemb.gguf import cache_root, dequantized_gguf, is_gguf, safetensors_intact
+from decemb.load_options import DTYPES, LoadOptions, dtype_name, load_options
 from decemb.models import MODEL_ALIASES
 from decemb.registry import suggest
 from decemb.trust import UnsafeModelError, refuse_code_configs
 
-__all__ = ["ModelSourceError", "cache_root", "dequantized_gguf", "load_backbone", "parse_dtype", "resolve_source"]
+__all__ = [
+    "DTYPES",
+    "LoadOptions",
+    "ModelSourceError",
+    "cache_root",
+    "dequantized_gguf",
+    "dtype_name",
+    "load_backbone",
+    "parse_dtype",
+    "resolve_source",
+]
 
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # torch and transformers load with the first model, not with this module
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-# dtype names → torch attribute names (validated without importing torch).
-DTYPES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-}
-
 
 @dataclass(frozen=True)
 class ResolvedSource:
@@ -96,14 +97,6 @@ def default_dtype(device: str | torch.device | None, device_map: Any) -> torch.d
     return torch.bfloat16 if on_cuda and torch.cuda.is_available() else torch.float32
 
 
-def dtype_name(dtype: str) -> str:
-    """The canonical name of a dtype name (``bf16`` → ``bfloat16``); unknown names are a ``ValueError``."""
-    try:
-        return DTYPES[dtype]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}") from None
-
-
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     if dtype is None or not isinstance(dtype, str):
         return dtype
@@ -115,16 +108,11 @@ def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
 
 def load_backbone(
     source: str | os.PathLike[str],
+    options: LoadOptions | None = None,
     *,
-    dtype: str | torch.dtype | None = None,
-    device: str | torch.device | None = None,
-    device_map: Any = None,
-    attn_implementation: str | None = None,
-    revision: str | None = None,
-    adapter: str | os.PathLike[str] | None = None,
     local_files_only: bool | None = None,
     head: bool = False,
-    trust_remote_code: bool = False,
+    **keys: Any,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load the base model (eval mode) and its tokenizer (with a pad token).
 
@@ -132,10 +120,17 @@ def load_backbone(
     cache holds the base model: a head tied to the input embeddings (SmolLM2, Gemma) comes back from them, a
     separate one is read from the GGUF file itself; a folder or Hub model without head weights is refused.
 
+    ``options`` / ``keys``: :class:`~decemb.load_options.LoadOptions` (``dtype``, ``device``, ``device_map``,
+    ``attn_implementation``, ``revision``, ``adapter``, ``trust_remote_code``, ``backend``), validated before
+    anything loads. ``backend="int8"`` quantizes the freshly loaded model (:mod:`decemb.backends`).
+
     Code shipped with the model never runs unless ``trust_remote_code=True``: a local folder whose configs
     carry an ``auto_map`` is refused in one line (:func:`decemb.trust.refuse_code_configs`), and transformers
     is always told ``trust_remote_code`` explicitly, so it never prompts.
     """
+    loading = load_options(options, **keys)
+    dtype, device, device_map, revision = loading.dtype, loading.device, loading.device_map, loading.revision
+    trust_remote_code, attn_implementation = loading.trust_remote_code, loading.attn_implementation
     resolved = resolve_source(source)
     if resolved.kind == "folder" and not trust_remote_code:
         refuse_code_configs(resolved.location)
@@ -166,12 +161,12 @@ def load_backbone(
     except OSError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelSourceError(f"cannot load model {os.fspath(source)!r}: {first}") from error
-    if adapter:
-        model = apply_adapter(model, adapter)
+    if loading.adapter:
+        model = apply_adapter(model, loading.adapter)
     if device is not None and device_map is None:
         model = model.to(device)
     ensure_pad_token(tokenizer)
-    return model.eval(), tokenizer
+    return apply_backend(model.eval(), loading.backend), tokenizer
 
 
 def _hub_cached(repo_id: str, revision: str | None) -> bool:

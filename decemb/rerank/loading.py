@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from decemb.load_options import LoadOptions
 from decemb.loading import apply_adapter, head_is_missing, load_backbone
 
 if TYPE_CHECKING:
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["apply_adapter", "head_is_missing", "load_causal_lm"]
 
 
-def load_causal_lm(source: str | os.PathLike[str], **options: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """(causal LM in eval mode, tokenizer with a pad token) for ``source``; ``options`` as for
-    :func:`decemb.loading.load_backbone` (dtype, device, device_map, attn_implementation, revision, adapter)."""
-    return load_backbone(source, head=True, **options)
+def load_causal_lm(
+    source: str | os.PathLike[str], options: LoadOptions | None = None, **keys: Any
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """(causal LM in eval mode, tokenizer with a pad token) for ``source``; ``options`` / ``keys``: the
+    :class:`~decemb.load_options.LoadOptions` of :func:`decemb.loading.load_backbone`."""
+    return load_backbone(source, options, head=True, **keys)

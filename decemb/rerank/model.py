@@ -20,6 +20,8 @@ from sentence_transformers import CrossEncoder
 from sentence_transformers.cross_encoder.modules import LogitScore
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from decemb.backends import apply_backend
+from decemb.load_options import LoadOptions, load_options
 from decemb.rerank.loading import load_causal_lm
 from decemb.rerank.module import DecembPairEncoder
 from decemb.rerank.templates import QUESTION, PairTemplate, default_pair_template
@@ -86,38 +88,28 @@ def load_reranker(
     question: str | None = None,
     max_length: int | None = 512,
     prefix_cache: bool = True,
-    dtype: str | torch.dtype | None = None,
-    device: str | torch.device | None = None,
-    device_map: Any = None,
-    attn_implementation: str | None = None,
-    revision: str | None = None,
-    adapter: str | os.PathLike[str] | None = None,
-    trust_remote_code: bool = False,
+    loading: LoadOptions | None = None,
+    **keys: Any,
 ) -> DecembReranker:
     """A zero-shot reranker from any decemb model source (alias, ``.gguf``, folder, Hub id; ``adapter``: a
-    PEFT adapter merged in), or a reranker folder saved by ``save`` (reloaded as saved). Code shipped in a
-    folder never runs unless ``trust_remote_code=True`` (see :mod:`decemb.trust`)."""
-    trust = {"trust_remote_code": trust_remote_code}
+    PEFT adapter merged in), or a reranker folder saved by ``save`` (reloaded as saved). ``keys`` (or
+    ``loading``): :class:`~decemb.load_options.LoadOptions` (``dtype``, ``device``, ``backend``, ...). Code
+    shipped in a folder never runs unless ``trust_remote_code=True`` (see :mod:`decemb.trust`)."""
+    opts = load_options(loading, **keys)
+    trust = {"trust_remote_code": opts.trust_remote_code}
     saved = is_saved_reranker(source, **trust)
-    if saved and template is None and question is None and adapter is None:
+    if saved and template is None and question is None and opts.adapter is None:
         reranker = open_saved_folder(
-            DecembReranker, source, device=device, dtype=dtype, attn_implementation=attn_implementation,
-            device_map=device_map, **trust,
+            DecembReranker, source, device=opts.device, dtype=opts.dtype, attn_implementation=opts.attn_implementation,
+            device_map=opts.device_map, **trust,
         )  # fmt: skip
         if max_length != 512:
             reranker[0].max_seq_length = max_length
         reranker[0].prefix_cache = prefix_cache
+        if opts.backend != "torch":  # freshly loaded: converted in place
+            apply_backend(reranker[0].auto_model, opts.backend)
         return reranker
-    model, tokenizer = load_causal_lm(
-        source,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        attn_implementation=attn_implementation,
-        revision=revision,
-        adapter=adapter,
-        **trust,
-    )
+    model, tokenizer = load_causal_lm(source, opts)
     return reranker_from_causal_lm(
         model,
         tokenizer,
@@ -125,5 +117,5 @@ def load_reranker(
         question=question,
         max_length=max_length,
         prefix_cache=prefix_cache,
-        device=device,
+        device=opts.device,
     )
