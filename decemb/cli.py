@@ -67,11 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from decemb.diagnose_cli import add_diagnose_parser
     from decemb.search.cli import add_search_parser
+    from decemb.serve.cli import add_serve_parser
     from decemb.train.cli import add_train_parser
 
     add_train_parser(commands)
     add_search_parser(commands)
     add_diagnose_parser(commands)
+    add_serve_parser(commands)
 
     strategies = commands.add_parser(
         "strategies", help="list the strategies and their options", description="List the registered strategies."
@@ -175,6 +177,12 @@ def _search(args: argparse.Namespace) -> int:
     return run_search(args)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from decemb.serve.cli import run_serve
+
+    return run_serve(args)
+
+
 COMMANDS = {
     "compare": _compare,
     "encode": _encode,
@@ -182,8 +190,9 @@ COMMANDS = {
     "train": _train,
     "search": _search,
     "diagnose": _diagnose,
+    "serve": _serve,
 }
-RUNS_A_MODEL = {"compare", "encode", "train", "search", "diagnose"}
+RUNS_A_MODEL = {"compare", "encode", "train", "search", "diagnose", "serve"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
