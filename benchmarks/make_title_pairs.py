@@ -1,4 +1,4 @@
-"""Write the SciFact corpus's (title -> abstract) pairs as JSONL for configs/train-retrieval-titles.yaml.
+"""Write the SciFact corpus's (title -> abstract) pairs as JSONL, independently of the `scifact-titles` preset.
 
     python benchmarks/make_title_pairs.py --out runs/scifact-title-abstract.jsonl [--data-root ../shared/data]
 

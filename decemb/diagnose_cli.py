@@ -12,7 +12,14 @@ import json
 import sys
 from typing import Any
 
-from decemb.cli_args import add_threads_option, integer, positive_int, user_errors
+from decemb.cli_args import (
+    add_load_options,
+    add_threads_option,
+    integer,
+    load_options_from_args,
+    positive_int,
+    user_errors,
+)
 
 __all__ = ["add_diagnose_parser", "run_diagnose"]
 
@@ -54,8 +61,7 @@ def add_diagnose_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=positive_int, metavar="N", help="tokens per input (default: 512)")
     parser.add_argument("--layer", type=integer, help="hidden layer to pool (default: the last)")
     parser.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
-    parser.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU)")
-    parser.add_argument("--device", help="e.g. cpu or cuda")
+    add_load_options(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     add_threads_option(parser)
@@ -107,6 +113,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
     set_threads(getattr(args, "threads", None))
     strategies, settings = _strategies(args), _settings(args)
+    loading = load_options_from_args(args)
     with OutputFolder(args.out, force=args.force, key="--out") as out:
         from decemb.diagnose.report import format_table, plot_histograms
         from decemb.diagnose.run import diagnose, to_json
@@ -114,9 +121,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
         report = None if args.quiet else (lambda line: print(f"decemb diagnose: {line}", file=sys.stderr))
         try:
-            results = diagnose(
-                args.model, strategies, settings, load={"dtype": args.dtype, "device": args.device}, report=report
-            )
+            results = diagnose(args.model, strategies, settings, load=loading.loading_kwargs(), report=report)
         except ProbeSetError as error:
             raise ConfigError(str(error), key="--probe-file") from None
         except ModelSourceError as error:

@@ -41,7 +41,7 @@ from pydantic import (
 from decemb.compare.tasks import ComparisonTaskConfig, ModelSource, misplaced_rerank
 from decemb.config_base import StrictModel, config_error, format_validation_error
 from decemb.errors import ConfigError
-from decemb.loading import dtype_name
+from decemb.load_options import LoadOptions
 from decemb.settings import EncodeSettings, settings_from
 from decemb.strategies import Strategy
 from decemb.strategy_entry import build_strategy_entry, default_label
@@ -111,29 +111,31 @@ class StrategyConfig(StrictModel):
 # -- models --------------------------------------------------------------------------------------
 
 
-class ModelConfig(StrictModel):
+class ModelConfig(LoadOptions):
     """A backbone: ``source`` is a built-in alias, a local folder, a ``.gguf`` file or a Hub id; ``name``
-    (default: the last part of ``source``) labels its rows. ``dtype``, ``device`` (``--device`` overrides every
-    model's), ``attn_implementation``, ``adapter`` and ``revision`` are loading options; ``max_length``,
-    ``batch_size`` and ``max_batch_tokens`` are encode settings (defaults: :class:`~decemb.settings.EncodeSettings`;
-    ``max_length`` is capped at a model's learned positions)."""
+    (default: the last part of ``source``) labels its rows. The loading keys (``dtype``, ``device``,
+    ``backend``, ...) are :class:`~decemb.load_options.LoadOptions`' own (``--device`` overrides every model's);
+    ``max_length``, ``batch_size`` and ``max_batch_tokens`` are encode settings (defaults:
+    :class:`~decemb.settings.EncodeSettings`; ``max_length`` is capped at a model's learned positions)."""
 
-    name: str | None = Field(default=None, min_length=1)
-    source: ModelSource  # an alias is resolved (and maybe downloaded/assembled) at load time
-    dtype: str | None = None
-    device: str | None = None
-    max_length: PositiveInt | None = _DEFAULTS.max_length
-    batch_size: PositiveInt = _DEFAULTS.batch_size
-    max_batch_tokens: PositiveInt | None = _DEFAULTS.max_batch_tokens
-    attn_implementation: str | None = None
-    adapter: str | None = None
-    revision: str | None = None
+    name: str | None = Field(
+        default=None, min_length=1, description="The label of this model's rows (default: the last part of source)."
+    )
+    source: ModelSource = Field(  # an alias is resolved (and maybe downloaded/assembled) at load time
+        description="The backbone: a built-in alias, a local folder, a ``.gguf`` file or a Hub id."
+    )
+    max_length: PositiveInt | None = Field(
+        default=_DEFAULTS.max_length, description="Tokens per rendered input (capped at the model's positions)."
+    )
+    batch_size: PositiveInt = Field(default=_DEFAULTS.batch_size, description="Texts per forward pass.")
+    max_batch_tokens: PositiveInt | None = Field(
+        default=_DEFAULTS.max_batch_tokens, description="Padded tokens per forward pass (null: no token budget)."
+    )
 
-    @field_validator("dtype")
-    @classmethod
-    def _dtype(cls, value: str | None) -> str | None:
-        dtype_name(value)  # a ValueError naming the known dtypes
-        return value
+    @property
+    def loading(self) -> LoadOptions:
+        """This entry's loading options, in one piece (what :func:`decemb.loading.load_backbone` takes)."""
+        return LoadOptions.model_validate(self.loading_kwargs())
 
     @property
     def settings(self) -> EncodeSettings:

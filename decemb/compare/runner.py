@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from decemb.attention import UnsupportedArchitectureError
+from decemb.backends import DEFAULT_BACKEND
 from decemb.cache import CacheError, EmbeddingCache
 from decemb.compare.config import ComparisonConfig, ModelConfig, load_config
 from decemb.compare.inputs import load_tasks
@@ -136,17 +137,14 @@ def _load(model_config: ModelConfig, m: int, device: str | None, show_progress: 
         tqdm(total=1, desc=f"Loading {model_config.name}", disable=not show_progress) as bar,
         transformers_progress(show_progress),
     ):
+        loading = model_config.loading
+        placement = device or loading.device or (_default_device() if loading.backend == DEFAULT_BACKEND else None)
         try:
-            loaded = load_backbone(
-                model_config.source,
-                dtype=model_config.dtype,
-                device=device or model_config.device or _default_device(),
-                attn_implementation=model_config.attn_implementation,
-                adapter=model_config.adapter,
-                revision=model_config.revision,
-            )
+            loaded = load_backbone(model_config.source, loading.model_copy(update={"device": placement}))
         except ModelSourceError as error:
             raise ConfigError(str(error), key=f"models[{m}].source") from None
+        except ValueError as error:  # e.g. backend int8 asked to run on a GPU
+            raise ConfigError(str(error).splitlines()[0], key=f"models[{m}]") from None
         bar.update()
     return loaded
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from decemb.cli_args import add_threads_option, integer, positive_int
+from decemb.cli_args import add_load_options, add_threads_option, integer, load_options_from_args, positive_int
 
 __all__ = ["add_encode_parser", "run_encode"]
 
@@ -51,8 +51,7 @@ def add_encode_parser(commands: Any, defaults: Any) -> argparse.ArgumentParser:
     encode.add_argument(
         "--max-batch-tokens", type=positive_int, metavar="N", help="cap a batch's padded tokens (length-sorted batches)"
     )
-    encode.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU, bfloat16 on CUDA)")
-    encode.add_argument("--device", help="e.g. cpu or cuda")
+    add_load_options(encode)
     encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
     encode.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_threads_option(encode)
@@ -98,24 +97,19 @@ def run_encode(args: argparse.Namespace) -> int:
     from decemb.distributed.worker import EncodeJob, load_engine
     from decemb.encode import check_output, encode_to_file, parse_options, read_texts
     from decemb.errors import ConfigError
-    from decemb.loading import dtype_name
     from decemb.strategy_entry import build_checked_strategy
 
     options = parse_options(args.option)
     strategy = build_checked_strategy(args.strategy, options)
     if args.instruction is not None and not strategy.takes_instruction:
         raise ConfigError(f"strategy {strategy.name!r} takes no instruction", key="--instruction")
-    try:
-        if args.dtype is not None:
-            dtype_name(args.dtype)
-    except ValueError as error:
-        raise ConfigError(str(error), key="--dtype") from None
+    loading = load_options_from_args(args)
     settings = {"max_length": args.max_length, "batch_size": args.batch_size, "layer": args.layer}
     if args.max_batch_tokens:
         settings["max_batch_tokens"] = args.max_batch_tokens
     job = EncodeJob(
         str(args.model), args.strategy, options, settings, args.kind, args.instruction, args.normalize,
-        args.dtype, args.device, args.quiet,
+        loading, args.quiet,
     )  # fmt: skip
     on_ray = ray_options(args) is not None
     if on_ray and (args.device or "").startswith("cuda") and not args.gpus_per_actor:

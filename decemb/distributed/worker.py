@@ -17,6 +17,7 @@ from decemb.distributed.shards import write_shard
 from decemb.distributed.sources import Shard, Source, read_shard
 from decemb.errors import ConfigError
 from decemb.files import sha256_of
+from decemb.load_options import LoadOptions
 from decemb.normalize import l2_normalize
 
 __all__ = ["SHARD_FIELDS", "EncodeJob", "ShardEncoder", "load_engine", "probe"]
@@ -38,9 +39,12 @@ class EncodeJob:
     kind: str = "query"
     instruction: str | None = None
     normalize: bool = False
-    dtype: str | None = None
-    device: str | None = None
+    loading: LoadOptions = field(default_factory=LoadOptions)  # dtype, device, backend, ... (plain data too)
     quiet: bool = True
+
+    @property
+    def device(self) -> str | None:
+        return self.loading.device
 
     def build_strategy(self) -> Any:
         from decemb.strategy_entry import build_checked_strategy
@@ -49,7 +53,7 @@ class EncodeJob:
 
     def on(self, device: str | None) -> EncodeJob:
         """This job for workers on ``device``, loading quietly (their output is relayed to the driver)."""
-        return replace(self, device=device, quiet=True)
+        return replace(self, loading=self.loading.model_copy(update={"device": device}), quiet=True)
 
     def identity(self, fingerprint: str) -> dict[str, Any]:
         """The part of a run's identity this job decides (the model weights, strategy and vector settings)."""
@@ -82,7 +86,7 @@ def load_engine(job: EncodeJob) -> Any:
     settings = settings_from(**job.settings)
     try:
         with transformers_progress(not job.quiet):
-            model, tokenizer = load_backbone(job.model, dtype=job.dtype, device=job.device)
+            model, tokenizer = load_backbone(job.model, job.loading)
     except ModelSourceError as error:
         raise ConfigError(str(error), key="--model") from None
     try:

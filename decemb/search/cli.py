@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from decemb.cli_args import add_threads_option, positive_int, seconds
+from decemb.cli_args import add_load_options, add_threads_option, positive_int, seconds
 from decemb.errors import ConfigError
-from decemb.search.cli_models import add_device_options
 
 __all__ = ["add_search_parser", "run_search"]
 
@@ -56,7 +55,7 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     build.add_argument("--id-field", metavar="NAME", help="id key/column (default: _id, else id)")
     build.add_argument("--text-field", action="append", metavar="NAME", help="text key/column (repeatable)")
     build.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
-    add_device_options(build)
+    add_load_options(build)
     mode = build.add_mutually_exclusive_group()
     mode.add_argument("--add", action="store_true", help="add the corpus's documents to an existing index")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing index")
@@ -93,7 +92,7 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     query.add_argument("--rerank-max-length", type=positive_int, default=512, metavar="N")
     query.add_argument("--rerank-batch-size", type=positive_int, default=16, metavar="N")
     query.add_argument("--model", help="load the bi-encoder from here instead of the index's recorded source")
-    add_device_options(query)
+    add_load_options(query)
     query.add_argument("--json", action="store_true", help="one JSON object per query on stdout")
     query.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_threads_option(query)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from decemb.cli_args import load_options_from_args
 from decemb.errors import ConfigError
 from decemb.search.cli_models import load_embedder, recorded_manifest, recorded_settings
 
@@ -121,7 +122,7 @@ def _vectors_on_ray(
                 handle.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
         job = EncodeJob(
             source, strategy.name, strategy.options(), dict(settings, batch_size=args.batch_size), "document",
-            dtype=args.dtype, device=args.device, quiet=args.quiet,
+            loading=load_options_from_args(args), quiet=args.quiet,
         )  # fmt: skip
         shards = Path(scratch) / "shards"
         encode_shards(job, open_source(corpus, "text", "id"), shards, ray=ray, show_progress=not args.quiet)

@@ -1,5 +1,6 @@
-"""What ``decemb search build`` and ``query`` share: the model-loading flags, the index's recorded model,
-and loading a bi-encoder or reranker with errors that name the flag (no heavy imports at module level)."""
+"""What ``decemb search build`` and ``query`` (and ``decemb serve``) share: the index's recorded model, and
+loading a bi-encoder or reranker with the loading flags (:func:`decemb.cli_args.add_load_options`) and errors
+that name the flag (no heavy imports at module level)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from decemb.cli_args import load_options_from_args
 from decemb.errors import ConfigError
 
-__all__ = ["add_device_options", "load_embedder", "load_query_reranker", "recorded_manifest", "recorded_settings"]
-
-
-def add_device_options(parser: argparse.ArgumentParser) -> None:
-    """``--dtype`` and ``--device`` (for the bi-encoder, and for the reranker of ``query``)."""
-    parser.add_argument("--dtype", help="float32, bfloat16 or float16 (default: float32 on CPU)")
-    parser.add_argument("--device", help="e.g. cpu or cuda")
+__all__ = ["load_embedder", "load_query_reranker", "recorded_manifest", "recorded_settings", "reranker_loading"]
 
 
 def recorded_manifest(index_folder: str) -> dict[str, Any]:
@@ -31,18 +27,26 @@ def recorded_settings(recorded: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_embedder(source: str, strategy: Any, settings: dict[str, Any], args: argparse.Namespace, key: str) -> Any:
-    """:func:`decemb.load` with the command's ``--dtype``/``--device``; a bad source names ``key``."""
+    """:func:`decemb.load` with the command's loading flags (``--dtype``, ``--device``, ``--backend``, ...); a
+    bad source names ``key``."""
     import decemb
     from decemb.errors import ModelSourceError
     from decemb.progress import transformers_progress
 
+    loading = load_options_from_args(args)
     try:
         with transformers_progress(not args.quiet):
-            return decemb.load(source, strategy, dtype=args.dtype, device=args.device, **settings)
+            return decemb.load(source, strategy, loading=loading, **settings)
     except ModelSourceError as error:
         raise ConfigError(str(error), key=key) from None
     except ValueError as error:  # a layer out of range, a template with no room within max_length
         raise ConfigError(str(error), key="--strategy") from None
+
+
+def reranker_loading(args: argparse.Namespace, adapter: str | None = None) -> Any:
+    """The reranker's :class:`~decemb.load_options.LoadOptions`: the loading flags, less the bi-encoder's own
+    ``--adapter`` and ``--revision`` (``adapter``: the reranker's, e.g. ``--reranker-adapter``)."""
+    return load_options_from_args(args, adapter=adapter, revision=None)
 
 
 def load_query_reranker(args: argparse.Namespace) -> Any:
@@ -53,12 +57,7 @@ def load_query_reranker(args: argparse.Namespace) -> Any:
     from decemb.rerank import load_reranker
 
     try:
-        return load_reranker(
-            args.reranker,
-            max_length=args.rerank_max_length,
-            dtype=args.dtype,
-            device=args.device,
-            adapter=args.reranker_adapter,
-        )
+        loading = reranker_loading(args, args.reranker_adapter)
+        return load_reranker(args.reranker, loading=loading, max_length=args.rerank_max_length)
     except ModelSourceError as error:
         raise ConfigError(str(error), key="--reranker") from None

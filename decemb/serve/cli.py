@@ -13,7 +13,7 @@ import socket
 import sys
 from typing import Any
 
-from decemb.cli_args import add_threads_option, non_negative, positive_int
+from decemb.cli_args import add_load_options, add_threads_option, non_negative, positive_int
 from decemb.errors import ConfigError
 
 __all__ = ["add_serve_parser", "run_serve"]
@@ -25,7 +25,6 @@ _milliseconds = non_negative("milliseconds")
 
 
 def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
-    from decemb.search.cli_models import add_device_options
     from decemb.serve.limits import DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_INPUTS, DEFAULT_MAX_WAIT_MS
 
     serve = commands.add_parser(
@@ -46,7 +45,7 @@ def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
     serve.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
     serve.add_argument("--served-model-name", metavar="NAME", help="the model name clients send (default: MODEL)")
     serve.add_argument("--reranker", metavar="SOURCE", help="also serve this decemb reranker at /v1/rerank")
-    add_device_options(serve)
+    add_load_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, loopback)")
     serve.add_argument("--port", type=positive_int, default=8000, help="port (default: %(default)s)")
     serve.add_argument(
@@ -107,7 +106,7 @@ def _limits(args: argparse.Namespace) -> Any:
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     from decemb.encode import parse_options
     from decemb.errors import ModelSourceError
-    from decemb.search.cli_models import load_embedder
+    from decemb.search.cli_models import load_embedder, reranker_loading
     from decemb.strategy_entry import build_checked_strategy
 
     options = parse_options(args.option)
@@ -129,7 +128,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
         from decemb.rerank import load_reranker
 
         try:
-            reranker = load_reranker(args.reranker, dtype=args.dtype, device=args.device)
+            reranker = load_reranker(args.reranker, loading=reranker_loading(args))
         except (ModelSourceError, ValueError) as error:
             raise ConfigError(str(error), key="--reranker") from None
     return model, reranker

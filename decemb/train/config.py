@@ -16,16 +16,16 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    StrictInt,
     Tag,
     field_validator,
     model_validator,
 )
 
 from decemb.config_base import StrictModel
-from decemb.settings import DEFAULT_MAX_LENGTH
 from decemb.tasks import TaskConfig
 from decemb.train.loss_registry import LOSS_NAMES, LOSS_SPECS
+from decemb.train.model_section import ModelSection
+from decemb.train.model_section import named as _named
 
 __all__ = [
     "LOSSES",
@@ -46,39 +46,6 @@ LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]  # the loss registry'
 LOSSES: tuple[str, ...] = LOSS_NAMES
 PresetName = Literal["stsb", "stsb-pairs", "stsb-unsupervised", "scifact", "scifact-titles", "banking77", "simcse"]
 PRESETS: tuple[str, ...] = get_args(PresetName)
-
-
-def _named(value: Any) -> Any:
-    """``"echo"`` → ``{"name": "echo"}``: a bare string is shorthand for a mapping with only a name."""
-    return {"name": value} if isinstance(value, str) else value
-
-
-class ModelSection(StrictModel):
-    """The backbone and how it embeds: ``strategy`` is a name or ``{name: ..., option: value, ...}``."""
-
-    source: str = Field(default="smollm2-135m", min_length=1)
-    strategy: dict[str, Any] = Field(default_factory=lambda: {"name": "mean"})
-    max_length: PositiveInt | None = DEFAULT_MAX_LENGTH
-    layer: StrictInt = -1
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    attn_implementation: str | None = None
-
-    _strategy = field_validator("strategy", mode="before")(classmethod(lambda cls, value: _named(value)))
-
-    @field_validator("strategy")
-    @classmethod
-    def _has_name(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(value.get("name"), str) or not value["name"]:
-            raise ValueError("needs a strategy name: a string like echo or a mapping {name: echo, ...}")
-        return value
-
-    @property
-    def strategy_name(self) -> str:
-        return str(self.strategy["name"])
-
-    @property
-    def strategy_options(self) -> dict[str, Any]:
-        return {key: value for key, value in self.strategy.items() if key != "name"}
 
 
 class LoraSection(StrictModel):

@@ -61,9 +61,7 @@ def build_model(section: ModelSection, strategy: Strategy) -> SentenceTransforme
     from decemb.loading import load_backbone
 
     try:
-        model, tokenizer = load_backbone(
-            section.source, dtype=section.dtype, attn_implementation=section.attn_implementation
-        )
+        model, tokenizer = load_backbone(section.source, section.loading)
     except (OSError, ValueError, ImportError) as error:
         raise ConfigError(str(error).splitlines()[0], key="model.source") from None
     try:

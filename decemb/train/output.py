@@ -22,7 +22,7 @@ from decemb.errors import ConfigError
 from decemb.files import write_text
 from decemb.locks import FolderLock, LockHeld
 from decemb.outputs import exchange_folders
-from decemb.train.config import TrainConfig
+from decemb.train.config import ModelSection, TrainConfig
 from decemb.train.trainer import last_checkpoint
 
 __all__ = ["Workspace", "fingerprint", "write_json"]
@@ -46,6 +46,9 @@ _IDENTITY_TRAINING = (
 
 
 _SOURCE_DEFAULTS: dict[str, Any] = {"loss": None, "weight": 1.0, "hard_negatives": None}
+# The model keys of every run's identity before the section took all of LoadOptions' keys; the others, when at
+# their defaults, leave the identity of an earlier run as it was.
+_MODEL_KEYS = ("source", "strategy", "max_length", "layer", "dtype", "attn_implementation")
 
 
 def fingerprint(config: TrainConfig) -> dict[str, Any]:
@@ -56,6 +59,10 @@ def fingerprint(config: TrainConfig) -> dict[str, Any]:
         for key, default in _SOURCE_DEFAULTS.items():  # keys added with multi-source training, when unused,
             if source.get(key, default) == default:  # leave the identity of a one-source run as it was
                 source.pop(key, None)
+    fields = ModelSection.model_fields
+    out["model"] = {
+        key: value for key, value in out["model"].items() if key in _MODEL_KEYS or value != fields[key].default
+    }
     out["training"] = {key: dumped["training"][key] for key in _IDENTITY_TRAINING}
     return out
 
