@@ -28,12 +28,10 @@ from decemb.files import atomic_write
 from decemb.records import TABLE_FORMATS, TableError, format_of, iter_records, iter_rows, record_value
 from decemb.settings import EncodeSettings
 from decemb.strategies import Kind, Strategy
-from decemb.strategy_entry import build_checked_strategy
 
 __all__ = [
     "OUTPUT_FORMATS",
     "TABLE_FORMATS",
-    "build_checked_strategy",
     "check_output",
     "encode_texts",
     "encode_to_file",

@@ -20,8 +20,8 @@ import decemb  # noqa: E402
 from decemb.compare import ConfigError, parse_config, run_comparison  # noqa: E402
 from decemb.instructions import instruction_for  # noqa: E402
 from decemb.mteb import as_mteb_model  # noqa: E402
-from decemb.mteb_replay import ReplayEncoder  # noqa: E402
 from decemb.tasks import TaskDataError, load_task  # noqa: E402
+from decemb.tasks.mteb_replay import ReplayEncoder  # noqa: E402
 
 SENTENCES = [
     ("A man is playing a guitar.", "A man plays the guitar.", 4.8),

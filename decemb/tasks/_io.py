@@ -5,7 +5,6 @@ The rows come from :mod:`decemb.records` (the one reader of every format: csv/ts
 quoting, jsonl, blank rows skipped, a row with the wrong cell count one line naming the file and the line).
 Only STS-B's original files (``format: stsb``) are read ``ragged``: tab-split with no quoting, some rows
 carrying two extra trailing columns. Values are returned as stripped strings (``None`` -> ``""``).
-``RowError``, ``cell_count_problem`` and ``iter_rows`` are re-exported from :mod:`decemb.records`.
 """
 
 from __future__ import annotations
@@ -15,15 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from decemb.records import Record, RowError, TableError, cell_count_problem, iter_rows
+from decemb.records import Record, TableError, iter_rows
 from decemb.tasks.base import TaskDataError, TaskFileNotFoundError
 
 __all__ = [
-    "RowError",
     "Table",
-    "cell_count_problem",
     "column",
-    "iter_rows",
     "joined_column",
     "read_labelled",
     "read_table",
