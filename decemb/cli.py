@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from decemb.train.cli import add_train_parser
 
     add_train_parser(commands)
+    from decemb.train.generate_cli import add_generate_parser
+
+    add_generate_parser(commands)
     add_search_parser(commands)
     add_diagnose_parser(commands)
     add_serve_parser(commands)
@@ -165,6 +168,12 @@ def _train(args: argparse.Namespace) -> int:
     return run_train(args)
 
 
+def _generate_queries(args: argparse.Namespace) -> int:
+    from decemb.train.generate_cli import run_generate
+
+    return run_generate(args)
+
+
 def _diagnose(args: argparse.Namespace) -> int:
     from decemb.diagnose_cli import run_diagnose
 
@@ -188,11 +197,12 @@ COMMANDS = {
     "encode": _encode,
     "strategies": _strategies,
     "train": _train,
+    "generate-queries": _generate_queries,
     "search": _search,
     "diagnose": _diagnose,
     "serve": _serve,
 }
-RUNS_A_MODEL = {"compare", "encode", "train", "search", "diagnose", "serve"}
+RUNS_A_MODEL = {"compare", "encode", "train", "generate-queries", "search", "diagnose", "serve"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
